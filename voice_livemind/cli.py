@@ -1,0 +1,200 @@
+"""`voice-livemind`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+
+from .actions import ACTION_REGEX
+from .events import EventBus, JsonlLog
+from .llm.base import EngineError, SamplingSettings
+from .prompts import PromptFormat
+from .samples import MULTIPLE_CHOICE_INSTRUCTION, SAMPLE_QUESTION
+from .segmenter import Granularity
+from .session import EndPolicy, LiveMindSession, Mode, SessionConfig
+
+# Real users online may fetch models from the hub; the offline default needs nothing.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _add_engine_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=None,
+        help="HF model id or local HF directory (default: offline SmolLM2-135M-Instruct)",
+    )
+    group.add_argument(
+        "--answer-model",
+        default=None,
+        help="a second model that writes the final answer (collaborative mode)",
+    )
+    group.add_argument(
+        "--llm-url",
+        default=None,
+        help="OpenAI-compatible server (e.g. http://host:8000/v1) instead of in-process vLLM",
+    )
+    group.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "EMPTY"))
+    group.add_argument("--max-model-len", type=int, default=2048, help="context window (tokens)")
+
+
+def _add_livemind_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("LiveMind")
+    group.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.LIVEMIND.value)
+    group.add_argument(
+        "--format", choices=[f.value for f in PromptFormat], default=PromptFormat.UA_SPI.value
+    )
+    group.add_argument(
+        "--granularity", choices=[g.value for g in Granularity], default=Granularity.SENT.value
+    )
+    group.add_argument("--min-segment-chars", type=int, default=10)
+    group.add_argument(
+        "--end-policy",
+        choices=[p.value for p in EndPolicy],
+        default=EndPolicy.ABORT.value,
+        help="at end of input: abort the in-flight inference, or wait for it (paper)",
+    )
+    group.add_argument("--max-inference-tokens", type=int, default=48)
+    group.add_argument("--max-answer-tokens", type=int, default=256)
+    group.add_argument(
+        "--free-actions",
+        action="store_true",
+        help="do not constrain inference replies to the action format",
+    )
+
+
+def session_config(args: argparse.Namespace, answer_instruction: str = "") -> SessionConfig:
+    return SessionConfig(
+        mode=Mode(args.mode),
+        prompt_format=PromptFormat(args.format),
+        granularity=Granularity(args.granularity),
+        min_segment_chars=args.min_segment_chars,
+        end_policy=EndPolicy(args.end_policy),
+        inference=SamplingSettings(
+            max_tokens=args.max_inference_tokens,
+            regex=None if args.free_actions else ACTION_REGEX,
+        ),
+        answer=SamplingSettings(max_tokens=args.max_answer_tokens),
+        answer_instruction=answer_instruction,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voice-livemind", description="A voice assistant that thinks while you speak."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    text = commands.add_parser(
+        "text", help="type a question at a set speed and answer it (LiveMind or baseline)"
+    )
+    text.add_argument("question", nargs="?", default=None, help="default: a built-in sample")
+    text.add_argument("--speed", type=float, default=240.0, help="characters per minute")
+    text.add_argument(
+        "--answer-instruction",
+        default=None,
+        help="appended to the final instruction (default: ask for the letter for the sample)",
+    )
+    text.add_argument("--log", default=None, help="write the latency log (JSONL) here")
+    text.add_argument("--json", action="store_true", help="print one JSON object when done")
+    _add_engine_args(text)
+    _add_livemind_args(text)
+    return parser
+
+
+async def _open_engines(args: argparse.Namespace):
+    from .llm import open_engine
+
+    common = dict(llm_url=args.llm_url, api_key=args.api_key, max_model_len=args.max_model_len)
+    engine = await open_engine(args.model, **common)
+    answer_engine = None
+    if args.answer_model and args.answer_model != args.model:
+        answer_engine = await open_engine(args.answer_model, **common)
+    return engine, answer_engine
+
+
+async def run_text(args: argparse.Namespace) -> int:
+    from .console import TerminalView
+    from .text_source import typed_chunks
+
+    question = args.question or SAMPLE_QUESTION
+    instruction = args.answer_instruction
+    if instruction is None:
+        instruction = MULTIPLE_CHOICE_INSTRUCTION if args.question is None else ""
+    if args.speed <= 0:
+        raise ValueError("--speed must be positive (characters per minute)")
+    engine, answer_engine = await _open_engines(args)
+    bus = EventBus()
+    view = None if args.json else TerminalView()
+    consumers = []
+    log = JsonlLog(args.log) if args.log else None
+    if log:
+        consumers.append(asyncio.create_task(log.consume(bus.subscribe())))
+    if view:
+        consumers.append(asyncio.create_task(view.consume(bus.subscribe())))
+        view.console.print(
+            f"{args.mode}: typing at {args.speed:g} characters/min with {engine.name}",
+            style="dim",
+            markup=False,
+        )
+    session = LiveMindSession(
+        engine, session_config(args, instruction), answer_engine=answer_engine, bus=bus
+    )
+    try:
+        async for chunk in typed_chunks(question, args.speed):
+            session.feed(chunk)
+            if view:
+                view.typed(chunk)
+                await asyncio.sleep(0)  # let the view show inferences between keystrokes
+        result = await session.end()
+    finally:
+        await session.close()
+        bus.close()
+        await asyncio.gather(*consumers)
+        if log:
+            log.close()
+        for e in (engine, answer_engine):
+            if e is not None:
+                await e.close()
+    if view:
+        view.summary(result, args.mode)
+    else:
+        print(
+            json.dumps(
+                {
+                    "mode": args.mode,
+                    "model": engine.name,
+                    "question": question,
+                    "answer_text": result.answer,
+                    "inferences": result.inferences,
+                    "latency_s": round(result.latency_s, 4),
+                    "ttft_s": None if result.ttft_s is None else round(result.ttft_s, 4),
+                    "in_flight_at_end": result.in_flight_at_end,
+                    "tokens_after_input": result.tokens.generated_tokens,
+                    "final_prompt_tokens": result.tokens.prompt_tokens,
+                    "final_cached_prompt_tokens": result.tokens.cached_prompt_tokens,
+                }
+            )
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"text": run_text}
+    try:
+        return asyncio.run(commands[args.command](args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (EngineError, ValueError, OSError) as exc:
+        print(f"voice-livemind: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

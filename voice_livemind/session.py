@@ -1,0 +1,382 @@
+"""The LiveMind session: the only place that decides when the model is called.
+
+Text arrives with `feed()` (or `revise()` when earlier text changed). While input is open,
+one background task turns each newly stable segment into an inference call, at most one call
+in flight; segments that arrive meanwhile are folded into the next call. `end()` closes the
+input, either aborts the in-flight inference (default: its work is redone as part of the
+answer) or waits for it (the paper's behaviour), and streams the final answer. Then the
+session is ready for the next turn of the conversation.
+
+Every step is published as a typed event on the session's `EventBus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
+
+from .actions import ACTION_REGEX, parse_action
+from .events import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerFirstToken,
+    AnswerStarted,
+    Clock,
+    ErrorEvent,
+    EventBus,
+    InferenceAborted,
+    InferenceDone,
+    InferenceStarted,
+    InputEnded,
+    InputRevised,
+    SegmentCommitted,
+    TokenCounts,
+)
+from .llm.base import (
+    ChatEngine,
+    EngineError,
+    Message,
+    PromptTooLongError,
+    SamplingSettings,
+    Usage,
+)
+from .memory import InferenceMemory, common_prefix_len
+from .prompts import PromptFormat, baseline_messages, final_messages, inference_messages
+from .segmenter import Granularity, stable_segments
+
+E = TypeVar("E")
+
+
+class Mode(StrEnum):
+    LIVEMIND = "livemind"
+    BASELINE = "baseline"  # chain-of-thought once input has ended
+
+
+class EndPolicy(StrEnum):
+    ABORT = "abort"  # drop the in-flight inference and answer at once
+    WAIT = "wait"  # let it finish first (the paper's behaviour)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    mode: Mode = Mode.LIVEMIND
+    prompt_format: PromptFormat = PromptFormat.UA_SPI
+    granularity: Granularity = Granularity.SENT
+    min_segment_chars: int = 10
+    end_policy: EndPolicy = EndPolicy.ABORT
+    inference: SamplingSettings = field(
+        default_factory=lambda: SamplingSettings(max_tokens=48, regex=ACTION_REGEX)
+    )
+    answer: SamplingSettings = field(default_factory=lambda: SamplingSettings(max_tokens=256))
+    # Appended to the final instruction, e.g. "End with 'The answer is (X)'." for benchmarks.
+    answer_instruction: str = ""
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    turn: int
+    text: str
+    answer: str
+    inferences: list[str]
+    input_ended_t: float
+    answer_first_token_t: float | None
+    answer_done_t: float
+    in_flight_at_end: bool
+    finish_reason: str | None
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+
+    @property
+    def latency_s(self) -> float:
+        """End of input to the complete answer (the paper's latency)."""
+        return self.answer_done_t - self.input_ended_t
+
+    @property
+    def ttft_s(self) -> float | None:
+        """End of input to the first answer token."""
+        t = self.answer_first_token_t
+        return None if t is None else t - self.input_ended_t
+
+
+def _token_counts(usage: Usage) -> TokenCounts:
+    return TokenCounts(
+        prompt_tokens=usage.prompt_tokens,
+        cached_prompt_tokens=usage.cached_prompt_tokens,
+        generated_tokens=usage.generated_tokens,
+    )
+
+
+class LiveMindSession:
+    """One conversation with one user. Use inside a running event loop."""
+
+    def __init__(
+        self,
+        engine: ChatEngine,
+        config: SessionConfig | None = None,
+        *,
+        answer_engine: ChatEngine | None = None,
+        bus: EventBus | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.engine = engine
+        self.answer_engine = answer_engine or engine  # collaborative mode: a second model
+        self.config = config or SessionConfig()
+        self.bus = bus or EventBus()
+        self.clock = clock or Clock()
+        self.history: list[Message] = []  # earlier turns: user text, assistant answer
+        self.memory = InferenceMemory()
+        self.turn = 0
+        self._id = uuid.uuid4().hex[:8]
+        self._calls = itertools.count()
+        self._input = ""
+        self._segments_published = 0
+        self._ended = False
+        self._thinking_failed = False
+        self._in_flight = False
+        self._wake = asyncio.Event()
+        self._thinker: asyncio.Task[None] | None = None
+
+    # -- input ---------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        return self._input
+
+    def feed(self, text: str) -> None:
+        """Append newly arrived input."""
+        if text:
+            self._on_input(self._input + text)
+
+    def revise(self, text: str) -> None:
+        """Replace the whole input of this turn; inferences on the unchanged prefix are kept."""
+        if text == self._input:
+            return
+        dropped = self.memory.revise(text)
+        common = common_prefix_len(text, self._input)
+        self._publish(InputRevised, common_prefix_chars=common, dropped_inferences=dropped)
+        self._segments_published = len(self._stable_segments(text[:common]))
+        self._on_input(text)
+
+    def _on_input(self, text: str) -> None:
+        if self._ended:
+            raise RuntimeError("input has ended for this turn; wait for end() to return")
+        self._input = text
+        if self.config.mode is not Mode.LIVEMIND:
+            return
+        segments = self._stable_segments(text)
+        for index in range(self._segments_published, len(segments)):
+            self._publish(SegmentCommitted, index=index, text=segments[index])
+        self._segments_published = len(segments)
+        if self._thinker is None:
+            self._thinker = asyncio.get_running_loop().create_task(self._think())
+        self._wake.set()
+
+    def _stable_segments(self, text: str, final: bool = False) -> list[str]:
+        cfg = self.config
+        return stable_segments(text, cfg.granularity, cfg.min_segment_chars, final=final)
+
+    # -- thinking while input arrives ------------------------------------------------------
+
+    def _unconsumed_stable_text(self) -> str:
+        stable = "".join(self._stable_segments(self._input))
+        consumed = self.memory.consumed_text
+        return stable[len(consumed) :] if stable.startswith(consumed) else ""
+
+    async def _think(self) -> None:
+        while not self._ended and not self._thinking_failed:
+            new_text = self._unconsumed_stable_text()
+            if not new_text:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._infer(new_text)
+
+    async def _infer(self, new_text: str) -> None:
+        call_id = f"{self._id}-t{self.turn}-i{next(self._calls)}"
+        settings = self.config.inference
+        prefix = self.memory.consumed_text + new_text
+        try:
+            messages = await self._fit(
+                self.engine,
+                settings,
+                lambda: inference_messages(
+                    self.config.prompt_format, self.history, self.memory.steps, new_text
+                ),
+            )
+            if self._ended:
+                return
+            self._publish(InferenceStarted, call_id=call_id, new_text=new_text)
+            self._in_flight = True
+            reply, usage = await self._complete(self.engine, messages, settings, call_id)
+        except asyncio.CancelledError:
+            if self._in_flight:
+                self._publish(InferenceAborted, call_id=call_id, reason="input ended")
+            raise
+        except EngineError as exc:
+            self._thinking_failed = True  # the answer step will report it again if it persists
+            self._publish(ErrorEvent, message=f"inference failed: {exc}")
+            return
+        finally:
+            self._in_flight = False
+        if not self._input.startswith(prefix):  # revised while the model was thinking
+            self._publish(InferenceAborted, call_id=call_id, reason="input revised")
+            return
+        action = parse_action(reply)
+        self.memory.record(new_text, action)
+        self._publish(
+            InferenceDone,
+            call_id=call_id,
+            action=action.kind.value,
+            text=action.content,
+            valid=action.valid,
+            tokens=_token_counts(usage),
+        )
+
+    async def _complete(
+        self,
+        engine: ChatEngine,
+        messages: list[Message],
+        settings: SamplingSettings,
+        call_id: str,
+    ) -> tuple[str, Usage]:
+        parts: list[str] = []
+        usage = Usage()
+        async for chunk in engine.stream(messages, settings, call_id):
+            parts.append(chunk.text)
+            usage = chunk.usage or usage
+        return "".join(parts), usage
+
+    async def _fit(
+        self,
+        engine: ChatEngine,
+        settings: SamplingSettings,
+        build: Callable[[], list[Message]],
+    ) -> list[Message]:
+        """Build the prompt, forgetting the oldest turns, then the oldest inferences, until
+        prompt plus output fit the context. The input of this turn itself is never cut."""
+        while True:
+            messages = build()
+            # Every token is at least one character, so this bound skips most exact counts.
+            upper_bound = sum(len(m["content"]) + 8 for m in messages)
+            if upper_bound + settings.max_tokens <= engine.context_tokens:
+                return messages
+            needed = await engine.count_tokens(messages) + settings.max_tokens
+            if needed <= engine.context_tokens:
+                return messages
+            if self.history:
+                del self.history[:2]
+            elif not self.memory.forget_oldest_inference():
+                raise PromptTooLongError(
+                    f"input of {len(self._input)} characters needs {needed} tokens, more than "
+                    f"the {engine.context_tokens}-token context of {engine.name}"
+                )
+
+    # -- end of input and the answer -------------------------------------------------------
+
+    async def end(self) -> TurnResult:
+        """Close the input, stream the answer (as events) and return the turn's result.
+
+        Raises `EngineError` (after publishing an error event) if the answer cannot be made;
+        the session is ready for a new turn either way.
+        """
+        self._ended = True
+        in_flight = self._in_flight
+        input_ended_t = self._publish(InputEnded, text=self._input, in_flight=in_flight).t
+        try:
+            await self._stop_thinking()
+            return await self._answer(input_ended_t, in_flight)
+        finally:
+            self._next_turn()
+
+    async def _stop_thinking(self) -> None:
+        if self._thinker is None:
+            return
+        if self.config.end_policy is EndPolicy.ABORT:
+            self._thinker.cancel()
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._thinker
+
+    async def _answer(self, input_ended_t: float, in_flight: bool) -> TurnResult:
+        cfg = self.config
+        call_id = f"{self._id}-t{self.turn}-answer"
+        if cfg.mode is Mode.LIVEMIND:
+            rest = self._input[len(self.memory.consumed_text) :]
+
+            def build() -> list[Message]:
+                steps = self.memory.steps
+                instruction = cfg.answer_instruction
+                return final_messages(cfg.prompt_format, self.history, steps, rest, instruction)
+        else:
+
+            def build() -> list[Message]:
+                return baseline_messages(self.history, self._input, cfg.answer_instruction)
+
+        parts: list[str] = []
+        usage = Usage()
+        first_token_t: float | None = None
+        try:
+            messages = await self._fit(self.answer_engine, cfg.answer, build)
+            self._publish(AnswerStarted, call_id=call_id, mode=cfg.mode.value)
+            async for chunk in self.answer_engine.stream(messages, cfg.answer, call_id):
+                if chunk.text:
+                    if first_token_t is None:
+                        first_token_t = self._publish(AnswerFirstToken, call_id=call_id).t
+                    parts.append(chunk.text)
+                    self._publish(AnswerDelta, text=chunk.text)
+                usage = chunk.usage or usage
+        except EngineError as exc:
+            self._publish(ErrorEvent, message=f"answer failed: {exc}")
+            raise
+        answer = "".join(parts)
+        done = self._publish(
+            AnswerDone,
+            call_id=call_id,
+            text=answer,
+            finish_reason=usage.finish_reason,
+            tokens=_token_counts(usage),
+        )
+        self.history += [
+            {"role": "user", "content": self._input},
+            {"role": "assistant", "content": answer},
+        ]
+        return TurnResult(
+            turn=self.turn,
+            text=self._input,
+            answer=answer,
+            inferences=self.memory.inferences(),
+            input_ended_t=input_ended_t,
+            answer_first_token_t=first_token_t,
+            answer_done_t=done.t,
+            in_flight_at_end=in_flight,
+            finish_reason=usage.finish_reason,
+            tokens=done.tokens,
+        )
+
+    def _next_turn(self) -> None:
+        self.turn += 1
+        self.memory.clear()
+        self._input = ""
+        self._segments_published = 0
+        self._ended = False
+        self._thinking_failed = False
+        self._thinker = None
+        self._wake = asyncio.Event()
+
+    async def close(self) -> None:
+        """Stop any background inference (the engines belong to the caller)."""
+        if self._thinker is not None:
+            self._thinker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._thinker
+            self._thinker = None
+
+    def _publish(self, event_type: type[E], **fields: object) -> E:
+        event = event_type(t=self.clock.now(), turn=self.turn, **fields)
+        self.bus.publish(event)
+        return event
