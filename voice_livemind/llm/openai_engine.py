@@ -44,6 +44,7 @@ class OpenAIEngine:
         self.context_tokens = context_tokens
         self.vllm_extensions = vllm_extensions
         self._streams: dict[str, Any] = {}
+        self._aborted: set[str] = set()
 
     @classmethod
     async def start(
@@ -61,6 +62,10 @@ class OpenAIEngine:
         )
         try:
             models = (await client.models.list()).data
+        except openai.APITimeoutError as exc:
+            raise EngineTimeoutError(
+                f"the LLM server at {base_url} did not answer in time"
+            ) from exc
         except openai.APIConnectionError as exc:
             raise EngineUnavailableError(f"cannot reach the LLM server at {base_url}") from exc
         except openai.APIStatusError as exc:
@@ -133,12 +138,15 @@ class OpenAIEngine:
                         last_at = time.monotonic()
                         first_at = first_at or last_at
                         yield Chunk(text=choice.delta.content)
-        except openai.APIError as exc:
-            raise _engine_error(exc, self.name) from exc
-        except httpx.HTTPError as exc:
-            raise EngineUnavailableError(f"connection to the LLM server lost: {exc}") from exc
+        except (openai.APIError, httpx.HTTPError) as exc:
+            if request_id not in self._aborted:
+                if isinstance(exc, openai.APIError):
+                    raise _engine_error(exc, self.name) from exc
+                raise EngineUnavailableError(f"connection to the LLM server lost: {exc}") from exc
+            finish = "abort"  # abort() closed the stream under us
         finally:
             self._streams.pop(request_id, None)
+            self._aborted.discard(request_id)
             await stream.close()
         details = getattr(usage_info, "prompt_tokens_details", None)
         yield Chunk(
@@ -157,6 +165,7 @@ class OpenAIEngine:
         # Closing the HTTP stream makes vLLM abort the request server-side.
         stream = self._streams.pop(request_id, None)
         if stream is not None:
+            self._aborted.add(request_id)
             await stream.close()
 
     async def close(self) -> None:

@@ -9,7 +9,6 @@ vLLM starts an engine process, so scripts using this need an `if __name__ == "__
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -146,11 +145,15 @@ class VllmEngine:
             ),
         )
 
+    async def reset_prefix_cache(self) -> None:
+        """Forget cached KV blocks, so that measurements start cold."""
+        await self._llm.reset_prefix_cache()
+
     async def abort(self, request_id: str) -> None:
         await self._llm.abort(request_id)
 
     async def close(self) -> None:
         self._llm.shutdown()
-        # Finalise now: AsyncLLM.__del__ shuts down again and fails at interpreter exit.
-        del self._llm
-        gc.collect()
+        # AsyncLLM.__del__ calls shutdown() again, which fails noisily at interpreter exit
+        # (module globals already gone); one shutdown is enough.
+        self._llm.shutdown = lambda *args, **kwargs: None

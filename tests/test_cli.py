@@ -1,0 +1,66 @@
+"""`voice-livemind text` end to end, as a user runs it (a subprocess, the real engine)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from voice_livemind.samples import SAMPLE_QUESTION
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voice_livemind.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+
+@pytest.mark.engine
+def test_text_json_on_the_sample_question(tmp_path):
+    log = tmp_path / "events.jsonl"
+    done = run_cli("text", "--speed", "3000", "--json", "--log", str(log))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["question"] == SAMPLE_QUESTION
+    assert result["answer_text"].strip()
+    assert isinstance(result["inferences"], list) and result["inferences"]
+    assert result["latency_s"] > 0
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = [e["type"] for e in events]
+    for kind in ("segment", "inference_started", "input_ended", "answer_first_token"):
+        assert kind in kinds
+    assert kinds[-1] == "answer_done"
+    assert all(a["t"] <= b["t"] for a, b in itertools.pairwise(events))
+
+
+@pytest.mark.engine
+def test_text_baseline_makes_no_inferences():
+    done = run_cli("text", "What is 2 + 3?", "--speed", "6000", "--mode", "baseline", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["inferences"] == [] and result["answer_text"].strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "/no/such/model"], "model '/no/such/model' not found"),
+        (["--model", "nobody/no-such-model"], "not in the local HF cache"),
+        (["--llm-url", "http://127.0.0.1:9/v1"], "cannot reach the LLM server"),
+        (["--speed", "0"], "--speed must be positive"),
+    ],
+)
+def test_bad_setup_is_a_one_line_error(args, message):
+    done = run_cli("text", "Hi.", *args, timeout=60)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("voice-livemind: error: ")
+    assert message in lines[0]

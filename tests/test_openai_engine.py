@@ -1,0 +1,149 @@
+"""The OpenAI-compatible engine against a real vLLM OpenAI server started on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from conftest import QUESTION
+
+from voice_livemind.actions import ACTION_REGEX
+from voice_livemind.llm import (
+    EngineTimeoutError,
+    EngineUnavailableError,
+    PromptTooLongError,
+    SamplingSettings,
+    complete,
+)
+from voice_livemind.llm.openai_engine import OpenAIEngine
+from voice_livemind.session import LiveMindSession, SessionConfig
+from voice_livemind.text_source import replay_text
+
+pytestmark = pytest.mark.engine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(model_dir, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "vllm.log"
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", model_dir, "--served-model-name", "smollm2",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--dtype", "bfloat16", "--max-model-len", "2048", "--enforce-eager",
+        "--enable-prompt-tokens-details",
+    ]  # fmt: skip
+    # On CPU the KV cache must be sized explicitly or the server refuses to start when other
+    # processes hold memory (see README, "Serving on a CPU").
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    with open(log, "w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"vLLM server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("vLLM server did not come up in 240 s")
+            time.sleep(1)
+        yield f"{url}/v1"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+async def engine(server_url):
+    engine = await OpenAIEngine.start(server_url)
+    yield engine
+    await engine.close()
+
+
+async def test_connects_and_reads_the_served_model(engine):
+    assert engine.name == "smollm2"
+    assert engine.context_tokens == 2048 and engine.vllm_extensions
+
+
+async def test_streams_with_usage_and_cached_tokens(engine):
+    messages = [{"role": "user", "content": "Name three colours. " * 60}]
+    chunks = [c async for c in engine.stream(messages, SamplingSettings(max_tokens=12), "o-1")]
+    assert chunks[-1].done and "".join(c.text for c in chunks).strip()
+    first = chunks[-1].usage
+    assert first.prompt_tokens == await engine.count_tokens(messages)
+    assert 0 < first.generated_tokens <= 12
+    _, again = await complete(engine, messages, SamplingSettings(max_tokens=4), "o-2")
+    assert again.cached_prompt_tokens >= 128
+
+
+async def test_structured_outputs_pass_through(engine):
+    messages = [{"role": "user", "content": "Write a poem about the sea."}]
+    reply, _ = await complete(
+        engine, messages, SamplingSettings(max_tokens=60, regex=ACTION_REGEX), "o-3"
+    )
+    assert re.fullmatch(ACTION_REGEX, reply), reply
+
+
+async def test_prompt_over_the_context_is_a_clear_error(engine):
+    messages = [{"role": "user", "content": "word " * 3000}]
+    with pytest.raises(PromptTooLongError):
+        await complete(engine, messages, SamplingSettings(max_tokens=8), "o-4")
+
+
+async def test_abort_closes_the_stream(engine):
+    messages = [{"role": "user", "content": "Count from one to three hundred in words."}]
+    stream = engine.stream(messages, SamplingSettings(max_tokens=500), "o-5")
+    first = await anext(stream)
+    assert not first.done
+    await engine.abort("o-5")
+    rest = [c async for c in stream]  # ends promptly instead of running to 500 tokens
+    assert sum(len(c.text) for c in rest) < 2000
+
+
+async def test_livemind_session_over_the_server(engine):
+    session = LiveMindSession(engine, SessionConfig())
+    result = await replay_text(session, QUESTION, cpm=3000)
+    await session.close()
+    assert result.answer.strip() and result.inferences
+
+
+async def test_unreachable_server_fails_fast_with_one_line():
+    start = time.monotonic()
+    with pytest.raises(EngineUnavailableError, match="cannot reach the LLM server"):
+        await OpenAIEngine.start(f"http://127.0.0.1:{_free_port()}/v1", timeout_s=5)
+    assert time.monotonic() - start < 10
+
+
+async def test_silent_server_times_out():
+    # A server that accepts connections and never answers.
+    async def hold(reader, writer):
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(EngineTimeoutError, match="did not answer in time"):
+            await OpenAIEngine.start(f"http://127.0.0.1:{port}/v1", timeout_s=1)
+    finally:
+        server.close()

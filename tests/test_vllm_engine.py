@@ -1,0 +1,137 @@
+"""The in-process vLLM engine on the offline SmolLM2 model, and LiveMind sessions on it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from conftest import QUESTION
+
+from voice_livemind.actions import ACTION_REGEX
+from voice_livemind.events import EventBus, InferenceDone, InferenceStarted
+from voice_livemind.llm import PromptTooLongError, SamplingSettings, complete
+from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig
+from voice_livemind.text_source import replay_text
+
+pytestmark = pytest.mark.engine
+
+# Long enough that several whole 128-token KV blocks can be served from the prefix cache.
+LONG_CONTEXT = " ".join(
+    f"Fact {i}: the {i}th lighthouse on the northern coast is painted in stripes."
+    for i in range(40)
+)
+
+
+@pytest.fixture(scope="module")
+async def engine(model_dir):
+    from voice_livemind.llm.vllm_engine import VllmEngine
+
+    engine = await VllmEngine.start(model_dir, max_model_len=2048)
+    yield engine
+    await engine.close()
+
+
+async def test_stream_yields_deltas_then_usage(engine):
+    messages = [{"role": "user", "content": "What is the capital of France? One word."}]
+    chunks = [c async for c in engine.stream(messages, SamplingSettings(max_tokens=16), "s-1")]
+    assert chunks[-1].done and all(not c.done for c in chunks[:-1])
+    text = "".join(c.text for c in chunks)
+    assert "paris" in text.lower()
+    usage = chunks[-1].usage
+    assert usage.prompt_tokens == await engine.count_tokens(messages)
+    assert 0 < usage.generated_tokens <= 16
+    assert usage.first_token_at <= usage.last_token_at
+    assert usage.finish_reason in {"stop", "length"}
+
+
+async def test_prefix_cache_serves_an_appended_prompt(engine):
+    first = [{"role": "user", "content": LONG_CONTEXT}]
+    _, usage_first = await complete(engine, first, SamplingSettings(max_tokens=4), "pc-1")
+    grown = [
+        *first,
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": "Go on."},
+    ]
+    _, usage_grown = await complete(engine, grown, SamplingSettings(max_tokens=4), "pc-2")
+    assert usage_first.prompt_tokens > 256
+    # Whole 128-token blocks of the shared prefix come from the cache.
+    assert usage_grown.cached_prompt_tokens >= 128 * (usage_first.prompt_tokens // 128 - 1)
+
+
+async def test_structured_outputs_force_the_action_format(engine):
+    messages = [
+        {"role": "system", "content": "Reply as you like."},
+        {"role": "user", "content": "Tell me a long story about a dragon."},
+    ]
+    settings = SamplingSettings(max_tokens=60, regex=ACTION_REGEX)
+    reply, _ = await complete(engine, messages, settings, "so-1")
+    assert re.fullmatch(ACTION_REGEX, reply), reply
+
+
+async def test_cancelling_a_stream_aborts_the_request(engine):
+    messages = [{"role": "user", "content": "Count from one to two hundred in words."}]
+    received: list[str] = []
+
+    async def consume():
+        async for chunk in engine.stream(messages, SamplingSettings(max_tokens=400), "ab-1"):
+            received.append(chunk.text)
+
+    task = asyncio.create_task(consume())
+    while not received:
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The engine is free again: a new request completes promptly.
+    _reply, usage = await asyncio.wait_for(
+        complete(engine, messages, SamplingSettings(max_tokens=4), "ab-2"), timeout=30
+    )
+    assert usage.generated_tokens > 0 and len(received) < 400
+
+
+async def test_prompt_over_the_context_is_a_clear_error(engine):
+    messages = [{"role": "user", "content": "word " * 3000}]
+    with pytest.raises(PromptTooLongError, match="does not fit the 2048-token context"):
+        await complete(engine, messages, SamplingSettings(max_tokens=8), "long-1")
+
+
+async def test_livemind_session_thinks_while_text_arrives(engine):
+    bus = EventBus()
+    events = bus.subscribe()
+    session = LiveMindSession(engine, SessionConfig(), bus=bus)
+    result = await replay_text(session, QUESTION, cpm=3000)
+    await session.close()
+    seen = []
+    while not events.empty():
+        seen.append(events.get_nowait())
+    started = [e for e in seen if isinstance(e, InferenceStarted)]
+    done = [e for e in seen if isinstance(e, InferenceDone)]
+    assert started and all(e.t < result.input_ended_t for e in started)
+    # Structured outputs: every finished inference reply is a valid action.
+    assert done and all(e.valid for e in done)
+    assert result.answer.strip()
+    assert result.tokens.generated_tokens <= 256
+    assert 0 <= result.ttft_s <= result.latency_s
+
+
+async def test_final_step_reuses_the_cached_prefix(engine):
+    session = LiveMindSession(engine, SessionConfig(end_policy=EndPolicy.WAIT))
+    text = LONG_CONTEXT + " " + QUESTION
+    for sentence in re.split(r"(?<=\.) ", text):
+        session.feed(sentence + " ")
+        await asyncio.sleep(0.05)
+    result = await session.end()
+    await session.close()
+    assert result.tokens.cached_prompt_tokens >= 256
+
+
+async def test_baseline_and_multi_turn(engine):
+    session = LiveMindSession(engine, SessionConfig(mode=Mode.BASELINE))
+    session.feed("My name is Ada. Please remember it.")
+    first = await session.end()
+    session.feed("What is my name?")
+    second = await session.end()
+    await session.close()
+    assert first.inferences == [] and second.turn == 1
+    assert "ada" in second.answer.lower()
