@@ -42,7 +42,7 @@ async def run_once(engine: VllmEngine, config: SessionConfig) -> dict:
     for i, sentence in enumerate(sentences):
         session.feed(sentence + ("" if i == len(sentences) - 1 else " "))
         # The previous sentence is now stable; wait for its inference to finish.
-        while config.mode is Mode.LIVEMIND and 0 < i and len(session.memory.steps) < i:
+        while config.mode is Mode.LIVEMIND and i > 0 and len(session.memory.steps) < i:
             await asyncio.sleep(0.01)
     result = await session.end()
     await session.close()

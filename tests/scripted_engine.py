@@ -1,8 +1,9 @@
 """A fake `ChatEngine` for session tests: scripted replies, optional delays, full bookkeeping.
 
 `ScriptedEngine` records every call (messages, settings, request id), answers with a function
-of (messages, settings), can sleep before each streamed chunk so tests can hold calls in
-flight, and tracks which requests are in flight, completed, cancelled or aborted.
+of (messages, settings), can sleep before each streamed chunk or hold calls at a gate until
+the test releases them, and tracks which requests are in flight, completed, cancelled or
+aborted.
 A reply function that raises (e.g. `EngineError`) makes the engine fail that call.
 """
 
@@ -83,6 +84,20 @@ class ScriptedEngine:
         self.aborted: list[str] = []
         self.count_calls = 0
         self.closed = False
+        self._gate: asyncio.Event | None = None
+        self._gate_applies: Callable[[list[Message]], bool] = lambda messages: True
+
+    # -- holding calls in flight -----------------------------------------------------------
+
+    def hold(self, only: Callable[[list[Message]], bool] | None = None) -> None:
+        """Make new calls (those `only` selects) wait before their first chunk until release()."""
+        self._gate = asyncio.Event()
+        self._gate_applies = only or (lambda messages: True)
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+            self._gate = None
 
     # -- views for assertions --------------------------------------------------------------
 
@@ -107,6 +122,9 @@ class ScriptedEngine:
         self.in_flight.add(request_id)
         self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
         try:
+            gate = self._gate
+            if gate is not None and self._gate_applies(messages):
+                await gate.wait()
             delay = self._delay_for(messages, settings)
             text = self._reply(messages, settings)
             pieces = re.findall(r"\S+\s*|\s+", text)

@@ -116,11 +116,6 @@ def test_format_then_parse_round_trips(action):
     assert parse_action(format_action(action)) == action
 
 
-@pytest.mark.xfail(
-    reason="actions bug: _WITH_PREFIX's separator class [\\s.:\\-,]* also eats a leading '-' "
-    "(or '.', ',', ':') of the content, so a negative number loses its sign",
-    strict=True,
-)
 @pytest.mark.parametrize("content", ["-5 degrees is freezing.", "...and then it rained."])
 def test_round_trip_keeps_leading_punctuation_of_content(content):
     action = Action(ActionKind.INFERENCE, content)

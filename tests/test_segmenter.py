@@ -196,12 +196,6 @@ def test_stable_segments_only_grow_as_text_arrives(granularity, min_chars, text)
     assert "".join(final) == text
 
 
-@pytest.mark.xfail(
-    reason="segmenter bug: punkt decides a boundary after an abbreviation from the next word, "
-    "which may be half typed; 'I met Mr. Par' makes 'I met Mr. ' stable, 'I met Mr. Park' "
-    "takes it back",
-    strict=True,
-)
 def test_stable_sentence_is_not_retracted_when_the_next_word_grows():
     text = "I met Mr. Parker today. We talked."
     previous: list[str] = []

@@ -32,7 +32,8 @@ WAIT = Action(ActionKind.WAIT)
 ACTION_REGEX = r"action (inference\. [^\s][^\n]{0,159}|wait\.)"
 
 _WITH_PREFIX = re.compile(
-    r"^\W*action\W*(?P<kind>inference|infer|wait)\b[\s.:\-,]*(?P<content>.*)$",
+    # One separator character at most: "action inference. -5 degrees" keeps its minus sign.
+    r"^\W*action\W*(?P<kind>inference|infer|wait)\b\s*[.:\-,]?\s*(?P<content>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 _BARE_INFERENCE = re.compile(

@@ -42,9 +42,10 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-model-len", type=int, default=2048, help="context window (tokens)")
 
 
-def _add_livemind_args(parser: argparse.ArgumentParser) -> None:
+def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> None:
     group = parser.add_argument_group("LiveMind")
-    group.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.LIVEMIND.value)
+    modes = [m.value for m in Mode] + (["both"] if both else [])
+    group.add_argument("--mode", choices=modes, default="both" if both else Mode.LIVEMIND.value)
     group.add_argument(
         "--format", choices=[f.value for f in PromptFormat], default=PromptFormat.UA_SPI.value
     )
@@ -69,7 +70,7 @@ def _add_livemind_args(parser: argparse.ArgumentParser) -> None:
 
 def session_config(args: argparse.Namespace, answer_instruction: str = "") -> SessionConfig:
     return SessionConfig(
-        mode=Mode(args.mode),
+        mode=Mode.LIVEMIND if args.mode == "both" else Mode(args.mode),
         prompt_format=PromptFormat(args.format),
         granularity=Granularity(args.granularity),
         min_segment_chars=args.min_segment_chars,
@@ -102,7 +103,48 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--json", action="store_true", help="print one JSON object when done")
     _add_engine_args(text)
     _add_livemind_args(text)
+    _add_bench_parser(commands)
+    analyze = commands.add_parser("analyze", help="tables and plots from bench results")
+    analyze.add_argument("files", nargs="+", help="results files (JSONL) from bench")
+    analyze.add_argument("--csv", default=None, help="also write the table as CSV here")
+    analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
+    analyze.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots here")
     return parser
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench", help="replay MMLU / MMLU-Pro questions as typed text; LiveMind vs baseline"
+    )
+    bench.add_argument("--dataset", choices=["mmlu", "mmlu-pro"], default="mmlu-pro")
+    bench.add_argument(
+        "--data",
+        default=None,
+        help="local JSONL/parquet/CSV file or folder, or an HF dataset name "
+        "(default: the sample shipped with voice-livemind)",
+    )
+    bench.add_argument("-n", type=int, default=10, help="questions (0: all), split by category")
+    bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument("--speed", type=float, default=240.0, help="characters per minute")
+    bench.add_argument(
+        "--timing",
+        choices=["simulated", "realtime"],
+        default="simulated",
+        help="simulated: the paper's clock (typing simulated, model time real); "
+        "realtime: text arrives on the wall clock",
+    )
+    bench.add_argument(
+        "--options",
+        choices=["at-end", "streamed"],
+        default="at-end",
+        help="at-end: options arrive at once after the question (the paper); "
+        "streamed: typed like the question (as when spoken)",
+    )
+    bench.add_argument("--output", default=None, help="results file (JSONL); default under runs/")
+    bench.add_argument("--overwrite", action="store_true", help="start the results file afresh")
+    bench.add_argument("--concurrency", type=int, default=1, help="simulated users at once")
+    _add_engine_args(bench)
+    _add_livemind_args(bench, both=True)
 
 
 async def _open_engines(args: argparse.Namespace):
@@ -182,9 +224,69 @@ async def run_text(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_bench_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import ANSWER_FORMAT, BenchSettings, run_bench
+
+    if args.speed <= 0:
+        raise ValueError("--speed must be positive (characters per minute)")
+    if args.n < 0 or args.concurrency < 1:
+        raise ValueError("-n must be >= 0 and --concurrency >= 1")
+    n = args.n or None
+    engine, answer_engine = await _open_engines(args)
+    settings = BenchSettings(
+        dataset=args.data or args.dataset,
+        n=n,
+        seed=args.seed,
+        speed_cpm=args.speed,
+        timing=args.timing,
+        options=args.options,
+        format=args.format,
+        granularity=args.granularity,
+        min_segment_chars=args.min_segment_chars,
+        end_policy=args.end_policy,
+        max_inference_tokens=args.max_inference_tokens,
+        max_answer_tokens=args.max_answer_tokens,
+        model=engine.name,
+        answer_model=(answer_engine or engine).name,
+    )
+    name = f"bench_{args.dataset}_{args.format}_{args.granularity}_{args.timing}_{args.options}"
+    output = Path(args.output or f"runs/{name}_n{n or 'all'}.jsonl")
+    if args.overwrite:
+        output.unlink(missing_ok=True)
+    modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
+    try:
+        written = await run_bench(
+            engine,
+            answer_engine,
+            session_config(args, ANSWER_FORMAT),
+            settings,
+            modes,
+            output,
+            concurrency=args.concurrency,
+            data=args.data,
+        )
+    except asyncio.CancelledError:
+        print(f"interrupted: results so far are in {output}; run again to resume", file=sys.stderr)
+        raise
+    finally:
+        for e in (engine, answer_engine):
+            if e is not None:
+                await e.close()
+    print(f"{written} results written to {output}; see: voice-livemind analyze {output}")
+    return 0
+
+
+async def run_analyze_command(args: argparse.Namespace) -> int:
+    from .analyze import run_analyze
+
+    return run_analyze(args.files, args.csv, args.json, args.plot)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"text": run_text}
+    commands = {"text": run_text, "bench": run_bench_command, "analyze": run_analyze_command}
     try:
         return asyncio.run(commands[args.command](args))
     except KeyboardInterrupt:

@@ -91,8 +91,16 @@ def stable_segments(
     """The segments that will not change as more text arrives.
 
     While input is open (`final=False`) the last segment is held back: a sentence is only
-    known to be complete once the next one has started.
+    known to be complete once the next one has started. For sentences and clauses, a word still
+    being typed is not looked at either.
     """
+    granularity = Granularity(granularity)
+    if not final and granularity in (Granularity.SENT, Granularity.CLAUSE):
+        # A half-typed word can sway punkt ("Mr. Par" ends a sentence, "Mr. Park" does not):
+        # decide boundaries only on whole words.
+        partial = re.search(r"\S+$", text)
+        if partial:
+            text = text[: partial.start()]
     segments = segment(text, granularity, min_chars)
     if final or not segments:
         return segments

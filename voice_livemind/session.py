@@ -139,6 +139,8 @@ class LiveMindSession:
         self._thinking_failed = False
         self._in_flight = False
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while there is nothing to think about
+        self._idle.set()
         self._thinker: asyncio.Task[None] | None = None
 
     # -- input ---------------------------------------------------------------------------
@@ -154,6 +156,8 @@ class LiveMindSession:
 
     def revise(self, text: str) -> None:
         """Replace the whole input of this turn; inferences on the unchanged prefix are kept."""
+        if self._ended:
+            raise RuntimeError("input has ended for this turn; wait for end() to return")
         if text == self._input:
             return
         dropped = self.memory.revise(text)
@@ -174,6 +178,7 @@ class LiveMindSession:
         self._segments_published = len(segments)
         if self._thinker is None:
             self._thinker = asyncio.get_running_loop().create_task(self._think())
+        self._idle.clear()
         self._wake.set()
 
     def _stable_segments(self, text: str, final: bool = False) -> list[str]:
@@ -188,24 +193,33 @@ class LiveMindSession:
         return stable[len(consumed) :] if stable.startswith(consumed) else ""
 
     async def _think(self) -> None:
-        while not self._ended and not self._thinking_failed:
-            new_text = self._unconsumed_stable_text()
-            if not new_text:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            await self._infer(new_text)
+        try:
+            while not self._ended and not self._thinking_failed:
+                new_text = self._unconsumed_stable_text()
+                if not new_text:
+                    self._idle.set()
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self._infer(new_text)
+        finally:
+            self._idle.set()
+
+    async def until_idle(self) -> None:
+        """Wait until no inference runs and every stable segment has been thought about."""
+        await self._idle.wait()
 
     async def _infer(self, new_text: str) -> None:
         call_id = f"{self._id}-t{self.turn}-i{next(self._calls)}"
         settings = self.config.inference
-        prefix = self.memory.consumed_text + new_text
+        consumed = self.memory.consumed_text
+        prefix = consumed + new_text
         try:
             messages = await self._fit(
                 self.engine,
                 settings,
-                lambda: inference_messages(
-                    self.config.prompt_format, self.history, self.memory.steps, new_text
+                lambda history: inference_messages(
+                    self.config.prompt_format, history, self.memory.steps, new_text
                 ),
             )
             if self._ended:
@@ -223,7 +237,8 @@ class LiveMindSession:
             return
         finally:
             self._in_flight = False
-        if not self._input.startswith(prefix):  # revised while the model was thinking
+        # Revised while the model was thinking (even if revised back: memory was cut then)?
+        if not self._input.startswith(prefix) or self.memory.consumed_text != consumed:
             self._publish(InferenceAborted, call_id=call_id, reason="input revised")
             return
         action = parse_action(reply)
@@ -255,21 +270,25 @@ class LiveMindSession:
         self,
         engine: ChatEngine,
         settings: SamplingSettings,
-        build: Callable[[], list[Message]],
+        build: Callable[[list[Message]], list[Message]],
     ) -> list[Message]:
-        """Build the prompt, forgetting the oldest turns, then the oldest inferences, until
-        prompt plus output fit the context. The input of this turn itself is never cut."""
+        """Build the prompt from the conversation history, forgetting the oldest turns, then
+        the oldest inferences, until prompt plus output fit the context. The input of this turn
+        itself is never cut; history is only trimmed for good once the prompt fits."""
+        history = list(self.history)
         while True:
-            messages = build()
-            # Every token is at least one character, so this bound skips most exact counts.
-            upper_bound = sum(len(m["content"]) + 8 for m in messages)
-            if upper_bound + settings.max_tokens <= engine.context_tokens:
-                return messages
-            needed = await engine.count_tokens(messages) + settings.max_tokens
+            messages = build(history)
+            # Byte-level tokenizers make at most one token per UTF-8 byte, so this bound
+            # skips most exact counts.
+            upper_bound = sum(len(m["content"].encode()) + 8 for m in messages)
+            needed = upper_bound + settings.max_tokens
+            if needed > engine.context_tokens:
+                needed = await engine.count_tokens(messages) + settings.max_tokens
             if needed <= engine.context_tokens:
+                self.history[:] = history
                 return messages
-            if self.history:
-                del self.history[:2]
+            if history:
+                del history[:2]
             elif not self.memory.forget_oldest_inference():
                 raise PromptTooLongError(
                     f"input of {len(self._input)} characters needs {needed} tokens, more than "
@@ -308,14 +327,14 @@ class LiveMindSession:
         if cfg.mode is Mode.LIVEMIND:
             rest = self._input[len(self.memory.consumed_text) :]
 
-            def build() -> list[Message]:
+            def build(history: list[Message]) -> list[Message]:
                 steps = self.memory.steps
                 instruction = cfg.answer_instruction
-                return final_messages(cfg.prompt_format, self.history, steps, rest, instruction)
+                return final_messages(cfg.prompt_format, history, steps, rest, instruction)
         else:
 
-            def build() -> list[Message]:
-                return baseline_messages(self.history, self._input, cfg.answer_instruction)
+            def build(history: list[Message]) -> list[Message]:
+                return baseline_messages(history, self._input, cfg.answer_instruction)
 
         parts: list[str] = []
         usage = Usage()
@@ -367,6 +386,8 @@ class LiveMindSession:
         self._thinking_failed = False
         self._thinker = None
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def close(self) -> None:
         """Stop any background inference (the engines belong to the caller)."""
