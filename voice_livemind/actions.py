@@ -27,9 +27,10 @@ class Action:
 
 WAIT = Action(ActionKind.WAIT)
 
-# What vLLM's structured outputs force a reply into: one line of at most 160 characters
-# (a weak model otherwise repeats itself until the token limit) that starts with a visible one.
-ACTION_REGEX = r"action (inference\. [^\s][^\n]{0,159}|wait\.)"
+# What vLLM's structured outputs force a reply into: one sentence of at most 160 characters
+# (a weak model otherwise repeats itself until the token limit). Decimal points ("1.5") do not
+# end the sentence.
+ACTION_REGEX = r"action (inference\. [^\s.!?]([^\n.!?]|\.[0-9]){0,158}[.!?]|wait\.)"
 
 _WITH_PREFIX = re.compile(
     # One separator character at most: "action inference. -5 degrees" keeps its minus sign.

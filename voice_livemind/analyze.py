@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Numbers or null in every record.
 _NUMBER_KEYS = (
@@ -70,12 +71,18 @@ def _check_record(record: Any, where: str) -> None:
         missing = [f"run.{k}" for k in REQUIRED_RUN_KEYS if k not in run]
     if missing:
         raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
+    # These name the run a record belongs to: grouping needs them hashable.
+    names = {"mode": record["mode"], **{f"run.{k}": run[k] for k in REQUIRED_RUN_KEYS}}
+    for name, value in names.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{where}: '{name}' is not a string: {value!r}")
     for key in _NUMBER_KEYS:
         value = record[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError(f"{where}: '{key}' is not a number: {value!r}")
-    if not isinstance(record["timeline"], list):
-        raise ValueError(f"{where}: 'timeline' is not a list")
+    timeline = record["timeline"]
+    if not isinstance(timeline, list) or not all(isinstance(e, dict) for e in timeline):
+        raise ValueError(f"{where}: 'timeline' is not a list of event objects")
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
@@ -245,17 +252,16 @@ def print_tables(summaries: list[dict[str, Any]], console: Console) -> None:
     files = list(dict.fromkeys(s["file"] for s in summaries))
     for file in files:
         rows = [s for s in summaries if s["file"] == file]
-        models = sorted(
-            {s["model"] for s in rows} | {s["answer_model"] or s["model"] for s in rows}
-        )
+        models = sorted({str(s[k]) for s in rows for k in ("model", "answer_model") if s[k]})
+        # Text, not str: rich would read "[...]" in a file or model name as markup.
         table = Table(
-            title=file,
-            caption=f"model: {', '.join(models)}; latency = end of input -> complete answer",
+            title=Text(file),
+            caption=Text(f"model: {', '.join(models)}; latency = end of input -> complete answer"),
         )
         for i, (header, _) in enumerate(_COLUMNS):
             table.add_column(header, justify="left" if i < 5 else "right")
         for s in rows:
-            table.add_row(*(show(s) for _, show in _COLUMNS))
+            table.add_row(*(Text(show(s)) for _, show in _COLUMNS))
         console.print(table)
 
 

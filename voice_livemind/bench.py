@@ -98,11 +98,20 @@ async def run_question(
     return build_record(question, mode.value, run, _drain(queue), clock.virtual, start, error)
 
 
+def _drop_cut_line(path: Path) -> None:
+    """Remove a last line that a crash cut short, so the file stays valid JSONL."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as file:
+            file.truncate(data.rfind(b"\n") + 1)
+
+
 def _read_done(path: Path, settings: BenchSettings) -> set[tuple[str, str]]:
     """(question id, mode) pairs already in `path`; refuses a file from different settings."""
     done: set[tuple[str, str]] = set()
     if not path.exists():
         return done
+    _drop_cut_line(path)
     wanted = asdict(settings)
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -112,9 +121,8 @@ def _read_done(path: Path, settings: BenchSettings) -> set[tuple[str, str]]:
                 record = json.loads(line)
                 run = {k: v for k, v in record["run"].items() if k != "mode"}
                 key = (record["id"], record["mode"])
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                # A line cut short by a crash: the question is simply run again.
-                continue
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{path} line {number} is not a result line ({exc})") from exc
             if run != wanted:
                 changed = sorted(k for k in wanted if run.get(k) != wanted[k])
                 raise ValueError(

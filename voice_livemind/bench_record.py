@@ -122,7 +122,13 @@ def build_record(
         "input_chars": len(ended.text) if ended else None,
         "input_s": virtual[ended] if ended else None,
         "timeline": [
-            {"type": e.type, "t": virtual[e]} for e in events if isinstance(e, _TIMELINE_TYPES)
+            {
+                "type": e.type,
+                "t": virtual[e],
+                **({"call_id": e.call_id} if hasattr(e, "call_id") else {}),
+            }
+            for e in events
+            if isinstance(e, _TIMELINE_TYPES)
         ],
         "answer_text": answer_text,
         "inference_texts": [e.text for e in actions if e.action == "inference"],

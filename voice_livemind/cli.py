@@ -78,6 +78,7 @@ def session_config(args: argparse.Namespace, answer_instruction: str = "") -> Se
         inference=SamplingSettings(
             max_tokens=args.max_inference_tokens,
             regex=None if args.free_actions else ACTION_REGEX,
+            repetition_penalty=SessionConfig().inference.repetition_penalty,
         ),
         answer=SamplingSettings(max_tokens=args.max_answer_tokens),
         answer_instruction=answer_instruction,
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--csv", default=None, help="also write the table as CSV here")
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
     analyze.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots here")
+    analyze.add_argument("--timeline-id", default=None, help="question id for the timeline plot")
     return parser
 
 
@@ -281,7 +283,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
 async def run_analyze_command(args: argparse.Namespace) -> int:
     from .analyze import run_analyze
 
-    return run_analyze(args.files, args.csv, args.json, args.plot)
+    return run_analyze(args.files, args.csv, args.json, args.plot, args.timeline_id)
 
 
 def main(argv: list[str] | None = None) -> int:

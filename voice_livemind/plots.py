@@ -44,9 +44,17 @@ def _seconds_label(value: float, _pos: object = None) -> str:
 
 
 def _minor_seconds_label(value: float, _pos: object = None) -> str:
-    # Label 2x and 5x each decade only: every minor tick labelled is unreadable.
+    # Label 2x, 3x and 5x each decade only: every minor tick labelled is unreadable.
     leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
-    return f"{value:g}" if leading in (2, 5) else ""
+    return f"{value:g}" if leading in (2, 3, 5) else ""
+
+
+def _legend_below(fig: Figure, ax: Any) -> None:
+    """Run legend under the axes (inside, it hides data), as many columns as the labels allow."""
+    handles, labels = ax.get_legend_handles_labels()
+    widest = max((len(label) for label in labels), default=1)
+    ncols = max(1, min(len(labels), 150 // (widest + 8)))  # ~150 small characters per line
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small")
 
 
 def run_labels(summaries: list[dict[str, Any]]) -> list[str]:
@@ -71,6 +79,7 @@ def run_labels(summaries: list[dict[str, Any]]) -> list[str]:
 def plot_latency_cdf(runs: list[Run], summaries: list[dict[str, Any]], path: Path) -> Path:
     fig = _figure()
     ax = fig.add_subplot()
+    lo, hi = math.inf, 0.0
     for run, s, label in zip(runs, summaries, run_labels(summaries), strict=True):
         # A log axis cannot show 0 s; such latencies only come from broken timing anyway.
         lat = sorted(
@@ -80,11 +89,14 @@ def plot_latency_cdf(runs: list[Run], summaries: list[dict[str, Any]], path: Pat
         )
         if not lat:
             continue
+        lo, hi = min(lo, lat[0]), max(hi, lat[-1])
         share = np.arange(len(lat) + 1) / len(lat)  # from 0 at the fastest answer
         median = f"median {s['latency_p50_s']:.2f} s"
         style = "--" if run.mode == BASELINE else "-"
         ax.step([lat[0], *lat], share, where="post", ls=style, lw=2, label=f"{label} ({median})")
     ax.set_xscale("log")
+    if hi > 0:  # room either side so the decade labels around the data show
+        ax.set_xlim(lo / 1.3, hi * 1.3)
     ax.xaxis.set_major_formatter(FuncFormatter(_seconds_label))
     ax.xaxis.set_minor_formatter(FuncFormatter(_minor_seconds_label))
     ax.set_ylim(0, 1.02)
@@ -94,7 +106,7 @@ def plot_latency_cdf(runs: list[Run], summaries: list[dict[str, Any]], path: Pat
     ax.set_xlabel("latency: end of input → complete answer (s, log scale)")
     ax.set_ylabel("questions answered within that time")
     ax.set_title("Latency distribution (empirical CDF)")
-    ax.legend(loc="lower right")
+    _legend_below(fig, ax)
     fig.savefig(path)
     return path
 
@@ -116,18 +128,22 @@ def plot_accuracy_by_category(runs: list[Run], summaries: list[dict[str, Any]], 
         acc = [_category_accuracy(run.records, c) for c in categories]
         offset = (i - (len(runs) - 1) / 2) * width
         hatch = "//" if run.mode == BASELINE else None
-        ax.bar(x + offset, acc, width, hatch=hatch, label=f"{label} (all: {s['accuracy']:.0%})")
+        bars = ax.bar(
+            x + offset, acc, width, hatch=hatch, label=f"{label} (all: {s['accuracy']:.0%})"
+        )
+        if len(categories) * len(runs) <= 40:  # else too crowded; a label tells 0% from no bar
+            shown = ["" if math.isnan(a) else f"{a:.0%}" for a in acc]
+            ax.bar_label(bars, labels=shown, fontsize="small", padding=2)
     counts = [max(sum(r["category"] == c for r in run.records) for run in runs) for c in categories]
     ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in zip(categories, counts, strict=True)])
     if len(categories) > 6:
         ax.tick_params(axis="x", labelrotation=30)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.08)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_ylabel("accuracy (errors count as wrong)")
     ax.set_title("Accuracy by category")
-    # Below the axes: inside, the legend would hide the bars that reach 100%.
-    fig.legend(loc="outside lower center", ncols=min(len(runs), 4), fontsize="small")
+    _legend_below(fig, ax)
     fig.savefig(path)
     return path
 
@@ -256,9 +272,10 @@ def plot_timeline(record: dict[str, Any], baseline: dict[str, Any] | None, path:
         for r in (record, baseline)
         if r is not None and r["latency_s"] is not None
     )
+    aborted = f" (+{record['aborted']} aborted)" if record.get("aborted") else ""
     fig.suptitle(
         f"Question {record['id']} ({record['category']}): {record['inferences']} inferences "
-        f"while typing; latency {latencies}"
+        f"while typing{aborted}; latency {latencies}"
     )
     fig.legend(handles=_LEGEND, loc="outside lower center", ncols=len(_LEGEND), fontsize="small")
     fig.savefig(path)
@@ -267,9 +284,10 @@ def plot_timeline(record: dict[str, Any], baseline: dict[str, Any] | None, path:
 
 def pick_timeline(
     runs: list[Run], question_id: str | None = None
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     """The LiveMind record with the most inferences (or the one with `question_id`), and the
-    baseline record of the same question, preferring one from the same file and options."""
+    baseline record of the same question, preferring one from the same file and options.
+    None when every record failed; ValueError when `question_id` has no error-free record."""
     chosen, chosen_run = None, None
     for wanted_mode in (False, True):  # LiveMind first; a baseline-only set still gets a figure
         for run in runs:
@@ -285,8 +303,9 @@ def pick_timeline(
         if chosen is not None:
             break
     if chosen is None or chosen_run is None:
-        what = f"id {question_id!r}" if question_id else "no error"
-        raise ValueError(f"no record with {what} to draw a timeline for")
+        if question_id is None:
+            return None
+        raise ValueError(f"no error-free record with id {question_id!r} to draw a timeline for")
     if chosen_run.mode == BASELINE:
         return chosen, None
     same = (chosen_run.file, chosen_run.options, chosen_run.timing)
@@ -310,11 +329,13 @@ def write_plots(
     """Write the CDF, accuracy and timeline figures into out_dir (created); return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    record, baseline = pick_timeline(runs, timeline_id)
-    safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", str(record["id"]))
+    picked = pick_timeline(runs, timeline_id)  # before drawing: a bad id writes nothing
     written = [
         plot_latency_cdf(runs, summaries, out / "latency_cdf.png"),
         plot_accuracy_by_category(runs, summaries, out / "accuracy_by_category.png"),
-        plot_timeline(record, baseline, out / f"timeline_{safe_id}.png"),
     ]
+    if picked is not None:
+        record, baseline = picked
+        safe_id = re.sub(r"[^A-Za-z0-9._-]+", "_", str(record["id"]))
+        written.append(plot_timeline(record, baseline, out / f"timeline_{safe_id}.png"))
     return [str(p) for p in written]

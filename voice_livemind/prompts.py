@@ -36,7 +36,10 @@ LIVEMIND_SYSTEM = (
     "When the user says the input is complete, answer directly: use your earlier inferences "
     "without mentioning them and keep any further reasoning short."
 )
-FINAL_INSTRUCTION = "[Input complete.] Now answer in plain words, without the action format."
+FINAL_INSTRUCTION = (
+    "[Input complete.] Answer now, directly and briefly: your inferences above did the "
+    "thinking, so do not repeat them, and do not use the action format."
+)
 COT_SYSTEM = (
     "You are a helpful assistant to solve a given problem. Solve the problem by thinking "
     "step by step."

@@ -50,6 +50,7 @@ def _sentence_starts(text: str) -> list[int]:
 # A clause ends at , ; or : followed by whitespace; "1,000" and "3:45" stay whole.
 _CLAUSE_END = re.compile(r"[,;:](?=\s)\s*")
 _WORD = re.compile(r"\S+\s*")
+_LINE_BREAK = re.compile(r"\n\s*")
 
 
 def _raw_segments(text: str, granularity: Granularity) -> list[str]:
@@ -59,7 +60,8 @@ def _raw_segments(text: str, granularity: Granularity) -> list[str]:
         leading = len(text) - len(text.lstrip())
         cuts = [m.start() for m in _WORD.finditer(text) if m.start() > leading]
         return _cut(text, cuts)
-    cuts = _sentence_starts(text)
+    # A line break ends a segment too: option lists and typed paragraphs have no full stops.
+    cuts = _sentence_starts(text) + [m.end() for m in _LINE_BREAK.finditer(text)]
     if granularity is Granularity.CLAUSE:
         cuts += [m.end() for m in _CLAUSE_END.finditer(text)]
     return _cut(text, cuts)

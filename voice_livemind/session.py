@@ -70,8 +70,12 @@ class SessionConfig:
     granularity: Granularity = Granularity.SENT
     min_segment_chars: int = 10
     end_policy: EndPolicy = EndPolicy.ABORT
+    # Inferences are short, one sentence, and discouraged from echoing the input (small
+    # models otherwise copy the question back or loop).
     inference: SamplingSettings = field(
-        default_factory=lambda: SamplingSettings(max_tokens=48, regex=ACTION_REGEX)
+        default_factory=lambda: SamplingSettings(
+            max_tokens=48, regex=ACTION_REGEX, repetition_penalty=1.2
+        )
     )
     answer: SamplingSettings = field(default_factory=lambda: SamplingSettings(max_tokens=256))
     # Appended to the final instruction, e.g. "End with 'The answer is (X)'." for benchmarks.

@@ -23,6 +23,8 @@ class SamplingSettings:
     max_tokens: int = 256
     temperature: float = 0.0
     stop: tuple[str, ...] = ()
+    # >1 discourages repeating tokens already in the prompt or output (vLLM's definition).
+    repetition_penalty: float = 1.0
     # A regular expression the whole reply must match (vLLM structured outputs); engines
     # that cannot enforce it ignore it, and the caller's parser copes with free text.
     regex: str | None = None

@@ -111,6 +111,8 @@ class OpenAIEngine:
             extra["request_id"] = request_id
             if settings.regex:
                 extra["structured_outputs"] = {"regex": settings.regex}
+            if settings.repetition_penalty != 1.0:
+                extra["repetition_penalty"] = settings.repetition_penalty
         try:
             stream = await self._client.chat.completions.create(
                 model=self.name,

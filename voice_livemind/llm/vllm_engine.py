@@ -106,6 +106,7 @@ class VllmEngine:
         params = SamplingParams(
             max_tokens=min(settings.max_tokens, room),
             temperature=settings.temperature,
+            repetition_penalty=settings.repetition_penalty,
             stop=list(settings.stop) or None,
             output_kind=RequestOutputKind.DELTA,
             structured_outputs=(
