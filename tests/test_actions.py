@@ -131,11 +131,13 @@ def _fits(reply: str) -> bool:
     [
         "action wait.",
         "action inference. The speed is 18 km/h.",
-        "action inference. x",
-        "action inference. " + "y" * 160,
+        "action inference. x.",
+        "action inference. It costs 1.5 dollars, not 2.25!",
+        "action inference. Is it hot?",
+        "action inference. " + "y" * 159 + ".",
     ],
 )
-def test_action_regex_accepts_one_line_actions(reply):
+def test_action_regex_accepts_one_sentence_actions(reply):
     assert _fits(reply)
     assert parse_action(reply).valid
 
@@ -143,9 +145,12 @@ def test_action_regex_accepts_one_line_actions(reply):
 @pytest.mark.parametrize(
     "reply",
     [
-        "action inference. first line\nsecond line",
-        "action inference. " + "y" * 161,
-        "action inference.  leading space",
+        "action inference. first line\nsecond line.",
+        "action inference. " + "y" * 160 + ".",
+        "action inference. One sentence. Then another.",
+        "action inference. no sentence end",
+        "action inference. 298 K. 298 K.",
+        "action inference.  leading space.",
         "action inference. ",
         "action inference.",
         "Action wait.",
@@ -162,11 +167,13 @@ def test_action_regex_rejects_everything_else(reply):
 def test_every_regex_conforming_reply_parses_as_valid_with_its_content():
     rng = random.Random(1)
     for _ in range(200):
-        content = rng.choice("abcXYZ19!?") + "".join(
-            rng.choice("abc xyz,.:;-!?0123456789") for _ in range(rng.randint(0, 159))
+        body = rng.choice("abcXYZ19") + "".join(
+            rng.choice(["a", "b", " ", "x", ",", ":", ";", "-", "7", ".5"])
+            for _ in range(rng.randint(0, 70))
         )
+        content = body + rng.choice(".!?")
         reply = f"action inference. {content}"
-        assert _fits(reply)
+        assert _fits(reply), reply
         action = parse_action(reply)
-        assert action.kind is ActionKind.INFERENCE or not content.strip(".:-, ")
-        assert action.valid
+        assert action.kind is ActionKind.INFERENCE
+        assert action.content == content and action.valid

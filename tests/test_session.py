@@ -32,7 +32,7 @@ from voice_livemind.events import (
     SegmentCommitted,
 )
 from voice_livemind.llm.base import EngineError, PromptTooLongError, SamplingSettings
-from voice_livemind.prompts import COT_SYSTEM, FINAL_INSTRUCTION, LIVEMIND_SYSTEM
+from voice_livemind.prompts import COT_SYSTEM, FINAL_INSTRUCTION, LIVEMIND_SYSTEM, PromptFormat
 from voice_livemind.segmenter import stable_segments
 from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig
 
@@ -44,7 +44,9 @@ QUESTION = "When does it arrive?"
 
 
 def config(**overrides) -> SessionConfig:
-    return SessionConfig(**{"min_segment_chars": 0, **overrides})
+    # The prompt-structure assertions below are written for ua-spi (user turn = new input).
+    defaults = {"min_segment_chars": 0, "prompt_format": PromptFormat.UA_SPI}
+    return SessionConfig(**{**defaults, **overrides})
 
 
 def inference_echo(messages, settings) -> str:

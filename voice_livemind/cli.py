@@ -47,7 +47,9 @@ def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> N
     modes = [m.value for m in Mode] + (["both"] if both else [])
     group.add_argument("--mode", choices=modes, default="both" if both else Mode.LIVEMIND.value)
     group.add_argument(
-        "--format", choices=[f.value for f in PromptFormat], default=PromptFormat.UA_SPI.value
+        "--format",
+        choices=[f.value for f in PromptFormat],
+        default=SessionConfig().prompt_format.value,
     )
     group.add_argument(
         "--granularity", choices=[g.value for g in Granularity], default=Granularity.SENT.value
@@ -61,6 +63,12 @@ def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> N
     )
     group.add_argument("--max-inference-tokens", type=int, default=48)
     group.add_argument("--max-answer-tokens", type=int, default=256)
+    group.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=SessionConfig().answer.repetition_penalty,
+        help="for the answer, in both modes alike (1.0: off)",
+    )
     group.add_argument(
         "--free-actions",
         action="store_true",
@@ -80,7 +88,9 @@ def session_config(args: argparse.Namespace, answer_instruction: str = "") -> Se
             regex=None if args.free_actions else ACTION_REGEX,
             repetition_penalty=SessionConfig().inference.repetition_penalty,
         ),
-        answer=SamplingSettings(max_tokens=args.max_answer_tokens),
+        answer=SamplingSettings(
+            max_tokens=args.max_answer_tokens, repetition_penalty=args.repetition_penalty
+        ),
         answer_instruction=answer_instruction,
     )
 

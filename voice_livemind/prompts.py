@@ -36,10 +36,9 @@ LIVEMIND_SYSTEM = (
     "When the user says the input is complete, answer directly: use your earlier inferences "
     "without mentioning them and keep any further reasoning short."
 )
-FINAL_INSTRUCTION = (
-    "[Input complete.] Answer now, directly and briefly: your inferences above did the "
-    "thinking, so do not repeat them, and do not use the action format."
-)
+# Terse on purpose: the thinking happened while the user typed, so the last step only states
+# the answer (the paper's "answer directly if you have obtained the answer").
+FINAL_INSTRUCTION = "[Input complete.] Now reply with only the final answer, not an action."
 COT_SYSTEM = (
     "You are a helpful assistant to solve a given problem. Solve the problem by thinking "
     "step by step."

@@ -66,7 +66,7 @@ class EndPolicy(StrEnum):
 @dataclass(frozen=True)
 class SessionConfig:
     mode: Mode = Mode.LIVEMIND
-    prompt_format: PromptFormat = PromptFormat.UA_SPI
+    prompt_format: PromptFormat = PromptFormat.U_SPI
     granularity: Granularity = Granularity.SENT
     min_segment_chars: int = 10
     end_policy: EndPolicy = EndPolicy.ABORT
@@ -77,7 +77,11 @@ class SessionConfig:
             max_tokens=48, regex=ACTION_REGEX, repetition_penalty=1.2
         )
     )
-    answer: SamplingSettings = field(default_factory=lambda: SamplingSettings(max_tokens=256))
+    # The same for LiveMind's final step and the baseline. A mild repetition penalty keeps small
+    # models from copying the option list back or looping until the token limit.
+    answer: SamplingSettings = field(
+        default_factory=lambda: SamplingSettings(max_tokens=256, repetition_penalty=1.1)
+    )
     # Appended to the final instruction, e.g. "End with 'The answer is (X)'." for benchmarks.
     answer_instruction: str = ""
 
