@@ -64,3 +64,23 @@ def test_bad_setup_is_a_one_line_error(args, message):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("voice-livemind: error: ")
     assert message in lines[0]
+
+
+@pytest.mark.engine
+def test_bench_then_analyze_on_the_shipped_sample(tmp_path):
+    out = tmp_path / "bench.jsonl"
+    done = run_cli("bench", "-n", "2", "--max-answer-tokens", "48", "--output", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["mode"] for r in records) == ["baseline", "baseline", "livemind", "livemind"]
+    assert all(r["error"] is None and r["latency_s"] > 0 for r in records)
+    assert all(r["tokens_after_end"] <= 48 for r in records)
+    # Running the same command again resumes: nothing left to do.
+    again = run_cli("bench", "-n", "2", "--max-answer-tokens", "48", "--output", str(out))
+    assert again.returncode == 0 and "0 results written" in again.stdout
+    summary = run_cli("analyze", str(out), "--json", "--plot", str(tmp_path / "plots"))
+    assert summary.returncode == 0, summary.stderr[-2000:]
+    runs = json.loads(summary.stdout)["runs"]
+    assert {r["mode"] for r in runs} == {"livemind", "baseline"}
+    assert all(r["n"] == 2 for r in runs)
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 3
