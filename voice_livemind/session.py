@@ -141,15 +141,8 @@ class LiveMindSession:
         self.turn = 0
         self._id = uuid.uuid4().hex[:8]
         self._calls = itertools.count()
-        self._input = ""
-        self._segments_published = 0
-        self._ended = False
-        self._thinking_failed = False
         self._in_flight = False
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()  # set while there is nothing to think about
-        self._idle.set()
-        self._thinker: asyncio.Task[None] | None = None
+        self._reset_turn_state()
 
     # -- input ---------------------------------------------------------------------------
 
@@ -388,13 +381,16 @@ class LiveMindSession:
     def _next_turn(self) -> None:
         self.turn += 1
         self.memory.clear()
+        self._reset_turn_state()
+
+    def _reset_turn_state(self) -> None:
         self._input = ""
         self._segments_published = 0
         self._ended = False
         self._thinking_failed = False
-        self._thinker = None
+        self._thinker: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
+        self._idle = asyncio.Event()  # set while there is nothing to think about
         self._idle.set()
 
     async def close(self) -> None:
