@@ -9,7 +9,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(VENV)/bin/voice-livemind text
+	$(VENV)/bin/voice-livemind demo
 
 test: setup
 	$(VENV)/bin/ruff check .

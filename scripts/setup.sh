@@ -14,6 +14,12 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
 fi
 
 echo "setting up $VENV (first run: about 5 minutes)..."
+# System libraries: espeak-ng for pyttsx3 (speech out), PortAudio for sounddevice (microphone).
+if ! dpkg -s espeak-ng libportaudio2 >/dev/null 2>&1; then
+    sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq espeak-ng libportaudio2 >/dev/null
+fi
 [[ -x "$VENV/bin/python" ]] || "${PYTHON:-python3.11}" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 

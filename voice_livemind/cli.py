@@ -10,12 +10,15 @@ import os
 import sys
 
 from .actions import ACTION_REGEX
+from .asr.models import AsrModelNotFoundError
+from .audio.errors import AudioError
 from .events import EventBus, JsonlLog
 from .llm.base import EngineError, SamplingSettings
 from .prompts import PromptFormat
 from .samples import MULTIPLE_CHOICE_INSTRUCTION, SAMPLE_QUESTION
 from .segmenter import Granularity
 from .session import EndPolicy, LiveMindSession, Mode, SessionConfig
+from .voice_cli import add_voice_parsers
 
 # Real users online may fetch models from the hub; the offline default needs nothing.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -115,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_args(text)
     _add_livemind_args(text)
     _add_bench_parser(commands)
+
+    def add_common(parser: argparse.ArgumentParser) -> None:
+        _add_engine_args(parser)
+        _add_livemind_args(parser)
+
+    add_voice_parsers(commands, add_common)
     analyze = commands.add_parser("analyze", help="tables and plots from bench results")
     analyze.add_argument("files", nargs="+", help="results files (JSONL) from bench")
     analyze.add_argument("--csv", default=None, help="also write the table as CSV here")
@@ -290,6 +299,12 @@ async def run_bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_voice_command(args: argparse.Namespace) -> int:
+    from .voice_cli import run_voice
+
+    return await run_voice(args, _open_engines, session_config)
+
+
 async def run_analyze_command(args: argparse.Namespace) -> int:
     from .analyze import run_analyze
 
@@ -299,12 +314,14 @@ async def run_analyze_command(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"text": run_text, "bench": run_bench_command, "analyze": run_analyze_command}
+    for voice_command in ("replay", "listen", "demo"):
+        commands[voice_command] = run_voice_command
     try:
         return asyncio.run(commands[args.command](args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (EngineError, ValueError, OSError) as exc:
+    except (EngineError, ValueError, OSError, AudioError, AsrModelNotFoundError) as exc:
         print(f"voice-livemind: error: {exc}", file=sys.stderr)
         return 1
 

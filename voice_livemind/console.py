@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from .asr.events import SpeechEnded, SpeechStarted, UtteranceEnded, WordsCommitted
+from .audio.events import TtsFirstAudio
 from .events import (
     AnswerDelta,
     AnswerDone,
@@ -18,6 +21,9 @@ from .events import (
     InputRevised,
 )
 from .session import TurnResult
+
+if TYPE_CHECKING:
+    from .pipeline import VoiceTurn
 
 
 class TerminalView:
@@ -59,10 +65,32 @@ class TerminalView:
                 self._at_line_start = True
             case ErrorEvent():
                 self._line(f"error: {event.message}", "red")
+            case SpeechStarted():
+                self._line(f"  [{event.t:6.2f}s] speech started", "dim")
+            case WordsCommitted():
+                self.typed(event.text)
+            case SpeechEnded():
+                self._line(f"  [{event.t:6.2f}s] speech ended at {event.audio_t:.2f}s", "dim")
+            case UtteranceEnded():
+                self._line(f"  [{event.t:6.2f}s] end of utterance", "dim")
+            case TtsFirstAudio():
+                self._line(f"  [{event.t:6.2f}s] speaking", "dim")
 
     async def consume(self, queue: asyncio.Queue[Event | None]) -> None:
         while (event := await queue.get()) is not None:
             self.show(event)
+
+    def voice_summary(self, turn: VoiceTurn, mode: str) -> None:
+        def seconds(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.2f} s"
+
+        self.console.print(
+            f"{mode}: end of speech -> first audio {seconds(turn.end_of_speech_to_first_audio_s)}, "
+            f"-> answer complete {seconds(turn.end_of_speech_to_answer_s)}; "
+            f"{turn.inferences_before_speech_end} inferences before speech ended",
+            style="bold",
+            markup=False,
+        )
 
     def summary(self, result: TurnResult, mode: str) -> None:
         ttft = "n/a" if result.ttft_s is None else f"{result.ttft_s:.2f} s"

@@ -140,6 +140,9 @@ class EventBus:
         self._queues.append(queue)
         return queue
 
+    def unsubscribe(self, queue: asyncio.Queue[Event | None]) -> None:
+        self._queues.remove(queue)
+
     def publish(self, event: Event) -> None:
         for queue in self._queues:
             queue.put_nowait(event)

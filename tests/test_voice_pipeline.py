@@ -1,0 +1,126 @@
+"""The voice pipeline end to end: real synthesised speech, real tiny.en, real TTS to a WAV.
+
+The LLM is scripted in the fast tests (the pipeline's wiring is under test) and real vLLM in
+the one real-time test, where LiveMind must start thinking before the speaker stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+
+import pytest
+from scripted_engine import ScriptedEngine
+from speech import noise, silence, synthesize, with_silence, write_wav
+
+from voice_livemind.asr.recognizer import create_recognizer
+from voice_livemind.asr.wer import wer
+from voice_livemind.audio import ArraySource, SentenceSpeaker, SpeechSynthesizer, WavSink
+from voice_livemind.events import Clock, EventBus
+from voice_livemind.pipeline import VoicePipeline
+from voice_livemind.session import LiveMindSession, SessionConfig
+
+QUESTION = (
+    "A train leaves the station at nine in the morning. It travels at sixty miles per hour. "
+    "How far has it gone by eleven o'clock?"
+)
+
+
+@pytest.fixture(scope="module")
+def question_audio():
+    return with_silence(synthesize(QUESTION), before=0.5, after=2.0)
+
+
+async def run_pipeline(audio, engine, tmp_path=None, realtime=False, config=None):
+    clock, bus = Clock(), EventBus()
+    events = bus.subscribe()
+    speaker = None
+    if tmp_path is not None:
+        sink = WavSink(tmp_path / "answer.wav")
+        speaker = SentenceSpeaker(SpeechSynthesizer(), sink, clock=clock, on_event=bus.publish)
+    session = LiveMindSession(engine, config or SessionConfig(), bus=bus, clock=clock)
+    pipeline = VoicePipeline(create_recognizer(), session, speaker)
+    turns = await pipeline.run(aiter(ArraySource(audio, realtime=realtime)))
+    await session.close()
+    if speaker:
+        speaker.sink.close()
+    seen = []
+    while not events.empty():
+        seen.append(events.get_nowait())
+    return turns, seen
+
+
+async def test_spoken_question_is_transcribed_answered_and_spoken(question_audio, tmp_path):
+    engine = ScriptedEngine()
+    turns, events = await run_pipeline(question_audio, engine, tmp_path)
+    assert len(turns) == 1
+    turn = turns[0]
+    assert wer(QUESTION, turn.transcript) < 0.25, turn.transcript
+    assert turn.answer_text == "The answer is 42."
+    assert turn.end_of_speech_to_first_audio_s is not None
+    kinds = [e.type for e in events]
+    for kind in ("speech_started", "words_committed", "speech_ended", "utterance_ended"):
+        assert kind in kinds
+    assert kinds.index("utterance_ended") < kinds.index("input_ended") < kinds.index("tts_done")
+    with wave.open(str(tmp_path / "answer.wav")) as spoken:
+        assert spoken.getnframes() / spoken.getframerate() > 0.5  # "The answer is 42." aloud
+    # Committed words reached the session as they stabilised, before the utterance ended.
+    fed = [e for e in events if e.type == "segment"]
+    assert fed and fed[0].t < next(e.t for e in events if e.type == "utterance_ended")
+
+
+@pytest.mark.parametrize("audio", [silence(4.0), noise(4.0, level=0.05)], ids=["silence", "noise"])
+async def test_silence_and_noise_get_no_answer(audio):
+    engine = ScriptedEngine()
+    turns, events = await run_pipeline(audio, engine)
+    assert turns == [] and engine.calls == []
+    assert not [e for e in events if e.type in ("words_committed", "input_ended")]
+
+
+@pytest.mark.engine
+async def test_livemind_thinks_before_the_speaker_stops(question_audio, model_dir):
+    from voice_livemind.llm.vllm_engine import VllmEngine
+
+    engine = await VllmEngine.start(model_dir)
+    try:
+        turns, _ = await run_pipeline(question_audio, engine, realtime=True)
+    finally:
+        await engine.close()
+    assert len(turns) == 1 and turns[0].answer_text.strip()
+    assert turns[0].inferences_before_speech_end >= 1
+    assert turns[0].end_of_speech_to_answer_s > 0
+
+
+@pytest.mark.engine
+def test_replay_command_json(question_audio, tmp_path):
+    path = tmp_path / "question.wav"
+    write_wav(path, question_audio)
+    done = subprocess.run(
+        [sys.executable, "-m", "voice_livemind.cli", "replay", str(path), "--json",
+         "--speak-to", str(tmp_path / "spoken.wav"), "--log", str(tmp_path / "log.jsonl")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("transcript", "answer_text", "answer_letter", "speech_end_s",
+                "inferences_before_speech_end", "end_of_speech_to_answer_s",
+                "end_of_speech_to_first_audio_s"):  # fmt: skip
+        assert key in result
+    assert wer(QUESTION, result["transcript"]) < 0.25
+    assert result["end_of_speech_to_first_audio_s"] is not None
+    assert (tmp_path / "spoken.wav").stat().st_size > 10_000
+    kinds = {json.loads(line)["type"] for line in (tmp_path / "log.jsonl").read_text().splitlines()}
+    assert {"speech_ended", "utterance_ended", "answer_done", "tts_first_audio"} <= kinds
+
+
+def test_replay_of_a_missing_file_is_a_one_line_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "voice_livemind.cli", "replay", str(tmp_path / "none.wav")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1
+    assert lines[0].startswith("voice-livemind: error:") and "none.wav" in lines[0]

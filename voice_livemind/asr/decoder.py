@@ -1,0 +1,123 @@
+"""One Whisper decode of an audio buffer, with the settings streaming needs.
+
+Streaming re-decodes the same audio many times, so every decode must be cheap and predictable:
+- temperature 0 only, with the compression-ratio and log-prob thresholds off: faster-whisper's
+  temperature fallback re-decodes a buffer up to six times when words repeat, which made single
+  updates take 7-16 s in whisper_streaming here;
+- beam 1, no conditioning on previous windows, at most `max_tokens_per_s` tokens per second of
+  audio (a looping decoder stops early);
+- a short encoder window. Whisper's encoder always sees 30 s (1,500 positions) and that fixed cost
+  dominates short buffers (about 0.3 s on 2 cores whatever the audio length). CTranslate2 accepts
+  fewer frames, so `ShortContextWhisperModel` encodes only the buffer plus `audio_context_pad_s`
+  (the "audio_ctx" trick of whisper.cpp): 8x less encoder work for a 5 s buffer, at the price of
+  running the model on inputs shorter than it was trained on. `audio_context_pad_s=None` restores
+  the standard 30 s window.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from faster_whisper import WhisperModel
+
+from .agreement import Word
+from .filters import cut_loops, is_hallucination
+
+SAMPLE_RATE = 16_000
+_FRAMES_PER_S = 100  # Whisper's mel frames per second
+_MAX_FRAMES = 3_000  # 30 s, the window Whisper was trained on
+_MAX_NEW_TOKENS = 200  # 448-token context minus a full 223-token prompt and the SOT tokens
+
+
+class ShortContextWhisperModel(WhisperModel):
+    """A `WhisperModel` whose encoder runs on the first `encode_frames` mel frames only.
+
+    faster-whisper pads every window to 3,000 frames before `encode()`; this override slices the
+    padding off again. `None` (the default) leaves the model unchanged. Set it per decode; one
+    model should serve one recogniser (the attribute is not thread-safe).
+    """
+
+    encode_frames: int | None = None
+
+    def encode(self, features: np.ndarray):  # type: ignore[no-untyped-def]
+        if self.encode_frames is not None and features.shape[-1] > self.encode_frames:
+            features = np.ascontiguousarray(features[..., : self.encode_frames])
+        return super().encode(features)
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    language: str | None = "en"  # None: let a multilingual model detect it (costs a pass)
+    beam_size: int = 1
+    audio_context_pad_s: float | None = 1.0  # None: encode the standard 30 s window
+    max_tokens_per_s: float = 8.0  # ~3x normal speech (words plus timestamp tokens)
+    no_speech_prob: float = 0.6  # with avg_logprob below -1: Whisper's own "no speech" rule
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """The words Whisper heard in a buffer (times relative to the buffer start)."""
+
+    words: tuple[Word, ...]
+    compute_s: float
+
+
+class WhisperDecoder:
+    def __init__(self, model: WhisperModel, config: DecoderConfig | None = None) -> None:
+        self.model = model
+        self.config = config or DecoderConfig()
+
+    def decode(self, audio: np.ndarray, prompt: str = "") -> Hypothesis:
+        """Transcribe `audio` (16 kHz mono float32), primed with `prompt` (earlier text)."""
+        cfg = self.config
+        started = time.perf_counter()
+        seconds = len(audio) / SAMPLE_RATE
+        self._set_encoder_window(seconds)
+        max_new = min(_MAX_NEW_TOKENS, 16 + math.ceil(cfg.max_tokens_per_s * seconds))
+        try:
+            words = self._transcribe(audio, prompt, max_new)
+        finally:
+            self._set_encoder_window(None)  # leave the model as others expect it
+        return Hypothesis(tuple(words), time.perf_counter() - started)
+
+    def _transcribe(self, audio: np.ndarray, prompt: str, max_new_tokens: int) -> list[Word]:
+        cfg = self.config
+        segments, _info = self.model.transcribe(
+            audio,
+            language=cfg.language,
+            beam_size=cfg.beam_size,
+            best_of=1,
+            temperature=0.0,
+            compression_ratio_threshold=None,
+            log_prob_threshold=None,
+            no_speech_threshold=None,
+            condition_on_previous_text=False,
+            initial_prompt=prompt or None,
+            word_timestamps=True,
+            vad_filter=False,
+            max_new_tokens=max_new_tokens,
+        )
+        words: list[Word] = []
+        for segment in segments:  # a lazy generator: decoding happens while iterating
+            if segment.no_speech_prob > cfg.no_speech_prob and segment.avg_logprob < -1.0:
+                continue
+            if is_hallucination(segment.text):
+                continue
+            words.extend(Word(w.start, w.end, w.word.strip()) for w in segment.words or [])
+        # Bare punctuation ("." "...") is no word; committed, it ends up in later prompts, and a
+        # prompt ending in ". ." makes Whisper answer with another "." and stop.
+        return cut_loops([w for w in words if any(c.isalnum() for c in w.text)])
+
+    def _set_encoder_window(self, seconds: float | None) -> None:
+        if not isinstance(self.model, ShortContextWhisperModel):
+            return
+        pad = self.config.audio_context_pad_s
+        if pad is None or seconds is None:
+            self.model.encode_frames = None
+            return
+        # Whole seconds, so that consecutive decodes of a growing buffer mostly share a size.
+        frames = math.ceil(seconds + pad) * _FRAMES_PER_S
+        self.model.encode_frames = min(_MAX_FRAMES, frames)

@@ -1,0 +1,316 @@
+"""The streaming recogniser: 16 kHz frames in, ASR events out.
+
+Policy, and why:
+- A VAD gate decides where speech is. Nothing is decoded outside speech (Whisper invents words
+  in silence), and words timed outside it are dropped.
+- While speech goes on, the buffer (audio since the last cut) is re-decoded every `cadence_s` of
+  new audio and words are committed by LocalAgreement-2 (`agreement.py`).
+- Decoding never falls behind real time: after a decode that took `c` seconds, the next one
+  waits for at least `c / max_load` seconds of new audio. Ticks are skipped, never queued, and the
+  same rule holds whether audio arrives in real time or faster.
+- A pause of `pause_commit_s` (a sentence end, usually) commits the whole buffer at once and
+  starts a new one after it: Whisper has seen the whole phrase, no later hypothesis would add
+  context, and the next buffer starts in silence, the cleanest place to cut.
+- The buffer is bounded by time, whatever Whisper's segments: past `trim_s` it is cut at the end
+  of the last committed word; past `max_buffer_s` (no commits: one long unsettled stretch) the
+  words older than `trim_s / 2` are committed as they stand and the buffer is cut there. Per-update
+  work therefore stays bounded through a monologue of any length.
+- `min_silence_s` of silence (the VAD's) ends the utterance: the uncommitted tail, a short buffer
+  after the last pause, is decoded once more and committed, and `UtteranceEnded` carries the full
+  transcript.
+
+No threads inside: `feed()` does the work in the caller's thread and returns the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..events import Event
+from .agreement import LocalAgreement, Word, join_words
+from .decoder import DecoderConfig, Hypothesis, WhisperDecoder
+from .events import (
+    AsrDecoded,
+    SpeechEnded,
+    SpeechStarted,
+    UtteranceEnded,
+    WordsCommitted,
+    WordsPartial,
+)
+from .filters import within
+from .vad import SAMPLE_RATE, StreamingVad, VadConfig, VadTransition
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    cadence_s: float = 0.5  # decode after at least this much new audio while speech goes on
+    max_load: float = 0.8  # decode for at most this fraction of real time
+    min_decode_s: float = 0.8  # a shorter buffer is not worth a cadence decode
+    min_commit_buffer_s: float = 2.5  # agreement between shorter buffers' hypotheses is unreliable
+    pause_commit_s: float | None = 0.25  # a pause this long commits everything heard (None: off)
+    cut_at_pause: bool = True  # and starts a new buffer after it
+    trim_s: float = 10.0  # past this, cut the buffer at the last committed word
+    max_buffer_s: float = 15.0  # past this, commit old words as they stand and cut
+    overlap_words: int = 2  # committed words left in the buffer when it is trimmed
+    tail_silence_s: float = 0.3  # silence kept after speech in a final decode
+    word_pad_s: float = 0.3  # words may stick out of VAD speech by this much (timing jitter)
+    prompt_chars: int = 200  # initial prompt: the tail of the committed text
+    vad: VadConfig = field(default_factory=VadConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+
+_STEP = SAMPLE_RATE // 10  # feed() works through its input 0.1 s at a time
+_IDLE_KEEP_S = 1.0  # audio kept outside speech: the VAD decides a start only after min_speech_s
+_HEARD_ALL_S = 0.1  # a decode this long after speech ended heard all of it
+
+
+class StreamingRecognizer:
+    """Streaming speech recognition over a `WhisperDecoder`, for one audio stream."""
+
+    def __init__(self, decoder: WhisperDecoder, config: RecognizerConfig | None = None) -> None:
+        self.decoder = decoder
+        self.config = config or RecognizerConfig()
+        self.vad = StreamingVad(self.config.vad)
+        self._stream_samples = 0
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_t = 0.0  # stream time of the buffer's first sample
+        self._history = ""  # committed text of earlier utterances (for the prompt)
+        self._reset_utterance()
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def stream_t(self) -> float:
+        return self._stream_samples / SAMPLE_RATE
+
+    @property
+    def buffer_s(self) -> float:
+        return len(self._buffer) / SAMPLE_RATE
+
+    @property
+    def committed_text(self) -> str:
+        """Everything committed in this stream, utterances joined by spaces."""
+        return " ".join(t for t in (self._history, self._utterance_text) if t)
+
+    def feed(self, frames: np.ndarray) -> list[Event]:
+        """Take more audio (16 kHz mono float32, any length); return the events it caused."""
+        audio = np.asarray(frames, dtype=np.float32).ravel()
+        events: list[Event] = []
+        for i in range(0, len(audio), _STEP):
+            events.extend(self._step(audio[i : i + _STEP]))
+        return events
+
+    def finish(self) -> list[Event]:
+        """End of stream: close and commit an utterance still open."""
+        return self._on_transitions(self.vad.flush())
+
+    # -- one step of audio ---------------------------------------------------------------------
+
+    def _step(self, chunk: np.ndarray) -> list[Event]:
+        self._buffer = np.concatenate([self._buffer, chunk])
+        self._stream_samples += len(chunk)
+        events = self._on_transitions(self.vad.feed(chunk))
+        if self._start_t is None:
+            self._cut(self.stream_t - _IDLE_KEEP_S)
+            return events
+        cfg = self.config
+        pause = self.vad.trailing_silence_s
+        if pause == 0.0:
+            self._pause_done = False
+        if cfg.pause_commit_s is not None and pause >= cfg.pause_commit_s:
+            if not self._pause_done:
+                self._pause_done = True
+                events.extend(self._commit_buffer("pause", self.stream_t - pause))
+        elif self._due():
+            events.extend(self._update())
+        return events
+
+    def _on_transitions(self, transitions: Sequence[VadTransition]) -> list[Event]:
+        events: list[Event] = []
+        for tr in transitions:
+            if tr.kind == "start":
+                self._start_t = tr.t
+                self._decoded_until = tr.t
+                self._cut(tr.t)
+                events.append(SpeechStarted(t=self.stream_t, audio_t=tr.t))
+            elif self._start_t is not None:
+                events.append(SpeechEnded(t=self.stream_t, audio_t=tr.t))
+                events.extend(self._end_utterance(tr.t))
+        return events
+
+    # -- decoding ----------------------------------------------------------------------------
+
+    def _due(self) -> bool:
+        new_audio = self.stream_t - self._decoded_until
+        speech = self.stream_t - max(self._buffer_t, self._start_t or 0.0)
+        return new_audio >= self._interval and speech >= self.config.min_decode_s
+
+    def _decode(
+        self, kind: str, speech_end_t: float | None = None
+    ) -> tuple[Hypothesis, list[Event]]:
+        """Decode the buffer, up to a little after `speech_end_t` when speech has ended, and
+        keep the words that lie inside VAD speech."""
+        cfg = self.config
+        end = len(self._buffer)
+        if speech_end_t is not None:
+            until = speech_end_t + cfg.tail_silence_s - self._buffer_t
+            end = min(end, max(0, round(until * SAMPLE_RATE)))
+        hyp = self.decoder.decode(self._buffer[:end], self._prompt())
+        speech_from = (self._start_t or 0.0) - cfg.word_pad_s
+        speech_until = max(self.vad.last_voiced_t, speech_end_t or 0.0) + cfg.word_pad_s
+        words = within([_shift(w, self._buffer_t) for w in hyp.words], speech_from, speech_until)
+        self._decoded_until = self.stream_t
+        self._interval = max(self.config.cadence_s, hyp.compute_s / self.config.max_load)
+        metric = AsrDecoded(
+            t=self.stream_t,
+            kind=kind,
+            buffer_s=end / SAMPLE_RATE,
+            compute_s=hyp.compute_s,
+            next_interval_s=self._interval,
+        )
+        return Hypothesis(tuple(words), hyp.compute_s), [metric]
+
+    def _update(self) -> list[Event]:
+        hyp, events = self._decode("update")
+        self._agreement.insert(hyp.words)
+        trusted = self.buffer_s >= self.config.min_commit_buffer_s
+        events.extend(self._committed(self._agreement.flush(trusted), "agreement"))
+        events.append(
+            WordsPartial(
+                t=self.stream_t,
+                text=join_words(self._agreement.complete()),
+                committed_text=self._utterance_text,
+            )
+        )
+        events.extend(self._trim())
+        return events
+
+    def _commit_buffer(self, kind: str, speech_end_t: float) -> list[Event]:
+        """Speech paused or ended at `speech_end_t`: commit all of it; cut the buffer there.
+
+        When the last decode already heard all the speech, its hypothesis is committed as is;
+        otherwise the buffer (the short stretch since the last cut) is decoded once more.
+        """
+        events: list[Event] = []
+        if self._decoded_until < speech_end_t + _HEARD_ALL_S:
+            hyp, events = self._decode(kind, speech_end_t)
+            self._agreement.insert(hyp.words)
+        events.extend(self._committed(self._agreement.commit_all(), kind))
+        if kind == "pause" and not self.config.cut_at_pause:
+            return events
+        cut = max(speech_end_t, self._agreement.last_committed_end)
+        self._cut(min(cut, self.stream_t))
+        self._agreement.drop_before(self._buffer_t)
+        return events
+
+    def _trim(self) -> list[Event]:
+        """Keep the buffer bounded by time, whatever Whisper's segments look like."""
+        cfg = self.config
+        if self.buffer_s > cfg.trim_s:
+            self._cut_in_committed()
+        if self.buffer_s <= cfg.max_buffer_s:
+            return []
+        keep_from = self.stream_t - cfg.trim_s / 2
+        old = [w for w in self._agreement.complete() if w.end <= keep_from]
+        events = self._committed(self._agreement.commit_prefix(len(old)), "trim")
+        if not self._cut_in_committed():
+            self._cut(keep_from)  # Whisper heard no words at all: drop the oldest audio anyway
+            self._agreement.drop_before(self._buffer_t)
+        return events
+
+    def _cut_in_committed(self) -> bool:
+        """Cut the buffer at a committed word's end, `overlap_words` before the last one.
+
+        Whisper's word end times are rough; cutting at the very last committed word can clip
+        the start of the next word. The words left in the buffer are re-decoded, and dropped
+        again by the agreement's time filter and n-gram de-duplication.
+        """
+        words = [w for w in self._utterance_words if w.end > self._buffer_t]
+        if len(words) <= self.config.overlap_words:
+            return False
+        self._cut(words[-1 - self.config.overlap_words].end)
+        self._agreement.drop_before(self._buffer_t)
+        return True
+
+    def _end_utterance(self, speech_end_t: float) -> list[Event]:
+        events = self._commit_buffer("end", speech_end_t)
+        text = self._utterance_text
+        if text:  # noise the VAD let through but Whisper found no words in is no utterance
+            start_t = self._start_t or 0.0
+            events.append(
+                UtteranceEnded(t=self.stream_t, text=text, audio_t=speech_end_t, start_t=start_t)
+            )
+            self._history = f"{self._history} {text}".strip()[-10 * self.config.prompt_chars :]
+        self._reset_utterance()
+        return events
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _committed(self, words: list[Word], reason: str) -> list[Event]:
+        if not words:
+            return []
+        before = self._utterance_text
+        self._utterance_text = join_words([*self._utterance_words, *words])
+        self._utterance_words.extend(words)
+        text = join_words(words)
+        return [
+            WordsCommitted(
+                t=self.stream_t,
+                words=tuple((w.start, w.end, w.text) for w in words),
+                text=f" {text}" if before else text,
+                committed_text=self._utterance_text,
+                reason=reason,
+            )
+        ]
+
+    def _prompt(self) -> str:
+        """The committed text before the buffer (as whisper_streaming does).
+
+        Committed words still inside the buffer are left out: with the same words in its prompt
+        and in its audio, Whisper tends to skip ahead and time the rest from the buffer start.
+        """
+        before = [w for w in self._utterance_words if w.end <= self._buffer_t]
+        text = " ".join(t for t in (self._history, join_words(before)) if t)
+        if len(text) <= self.config.prompt_chars:
+            return text
+        tail = text[-self.config.prompt_chars :]
+        return tail.split(" ", 1)[-1]  # start at a word boundary
+
+    def _cut(self, t: float) -> None:
+        """Drop buffered audio before stream time `t`."""
+        drop = round((t - self._buffer_t) * SAMPLE_RATE)
+        if drop > 0:
+            drop = min(drop, len(self._buffer))
+            self._buffer = self._buffer[drop:]
+            self._buffer_t += drop / SAMPLE_RATE
+
+    def _reset_utterance(self) -> None:
+        self._agreement = LocalAgreement()
+        self._utterance_words: list[Word] = []
+        self._utterance_text = ""
+        self._start_t: float | None = None
+        self._decoded_until = 0.0
+        self._interval = self.config.cadence_s
+        self._pause_done = False
+
+
+def _shift(word: Word, offset: float) -> Word:
+    return Word(word.start + offset, word.end + offset, word.text)
+
+
+def create_recognizer(
+    model: str | None = None,
+    config: RecognizerConfig | None = None,
+    *,
+    device: str = "auto",
+    cpu_threads: int = 2,
+) -> StreamingRecognizer:
+    """Load `model` (default: offline tiny.en; see `models.resolve_whisper_model`) and wrap it."""
+    from .models import load_whisper
+
+    config = config or RecognizerConfig()
+    whisper = load_whisper(model, device=device, cpu_threads=cpu_threads)
+    return StreamingRecognizer(WhisperDecoder(whisper, config.decoder), config)

@@ -1,0 +1,27 @@
+"""Speech-out events, in the pipeline's one vocabulary (`voice_livemind.events`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..events import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class TtsFirstAudio(Event):
+    """The first audio of an answer was handed to the sink: the moment the user starts hearing."""
+
+    type: ClassVar[str] = "tts_first_audio"
+    text: str  # the sentence being spoken
+    audio_s: float  # its duration
+
+
+@dataclass(frozen=True, kw_only=True)
+class TtsDone(Event):
+    """The last audio of an answer was written (for a speaker: has about finished playing)."""
+
+    type: ClassVar[str] = "tts_done"
+    sentences: int  # spoken sentences
+    audio_s: float  # total audio written
+    failed: int = 0  # sentences that could not be synthesised or played

@@ -1,0 +1,189 @@
+"""The voice assistant's wiring: audio source -> ASR -> LiveMind session -> answer -> TTS.
+
+Stages pass typed events over the session's `EventBus`; this module only moves them along.
+The recogniser's committed words are fed to the session as they stabilise, so LiveMind thinks
+while the user is still talking; its end of utterance ends the session's input. Each utterance
+with words in it is one turn of the conversation. Whisper runs on one worker thread so the event
+loop stays free for the audio clock, the LLM stream and TTS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .asr.events import SpeechEnded, UtteranceEnded, WordsCommitted
+from .asr.recognizer import StreamingRecognizer
+from .audio.events import TtsFirstAudio
+from .audio.frames import AudioFrame
+from .audio.speaker import SentenceSpeaker
+from .events import AnswerDelta, AnswerDone, ErrorEvent, Event, InferenceStarted
+from .llm.base import EngineError
+from .scoring import extract_answer
+from .session import LiveMindSession, TurnResult
+
+_LETTERS = tuple("ABCDEFGHIJ")
+
+
+@dataclass(frozen=True)
+class VoiceTurn:
+    """One answered utterance, measured from its events (times on the pipeline's clock)."""
+
+    transcript: str
+    answer_text: str
+    answer_letter: str | None
+    speech_end_s: float | None  # where speech ended in the audio (VAD)
+    utterance_end_s: float | None  # when the end of the utterance was detected
+    inferences_before_speech_end: int
+    end_of_speech_to_answer_s: float | None
+    end_of_speech_to_first_audio_s: float | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def measure_turn(events: list[Event], result: TurnResult | None, error: str | None) -> VoiceTurn:
+    """The turn's figures, from its events only (the latency log is the source of truth)."""
+    utterance = next((e for e in events if isinstance(e, UtteranceEnded)), None)
+    heard = events[: events.index(utterance)] if utterance else events
+    speech_end = next((e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None)
+    done = next((e for e in events if isinstance(e, AnswerDone)), None)
+    first_audio = next((e for e in events if isinstance(e, TtsFirstAudio)), None)
+
+    def since_speech_end(t: float | None) -> float | None:
+        return None if t is None or speech_end is None else round(t - speech_end, 4)
+
+    answer = done.text if done else ""
+    early = [e for e in events if isinstance(e, InferenceStarted)]
+    return VoiceTurn(
+        transcript=result.text if result else (utterance.text if utterance else ""),
+        answer_text=answer,
+        answer_letter=extract_answer(answer, _LETTERS),
+        speech_end_s=speech_end,
+        utterance_end_s=utterance.t if utterance else None,
+        inferences_before_speech_end=sum(
+            1 for e in early if speech_end is not None and e.t < speech_end
+        ),
+        end_of_speech_to_answer_s=since_speech_end(done.t if done else None),
+        end_of_speech_to_first_audio_s=since_speech_end(first_audio.t if first_audio else None),
+        error=error,
+    )
+
+
+class VoicePipeline:
+    """Runs one conversation: every utterance with words in it becomes an answered turn."""
+
+    def __init__(
+        self,
+        recognizer: StreamingRecognizer,
+        session: LiveMindSession,
+        speaker: SentenceSpeaker | None = None,
+    ) -> None:
+        self.recognizer = recognizer
+        self.session = session
+        self.speaker = speaker
+        self.bus = session.bus
+        self.clock = session.clock
+        self.turns: list[VoiceTurn] = []
+        # Whisper is not thread-safe and its work must stay in order: one worker.
+        self._asr_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asr")
+        self._answering: asyncio.Task[None] | None = None
+        self._turn_events: list[Event] = []
+        self._log = self.bus.subscribe()
+
+    async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
+        """Consume the source to its end (or until cancelled) and return the answered turns."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(frames, queue))
+        try:
+            while (chunk := await self._next_chunk(queue)) is not None:
+                events = await loop.run_in_executor(self._asr_thread, self.recognizer.feed, chunk)
+                await self._handle(events)
+            await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.finish))
+            if self._answering is not None:
+                await self._answering
+        finally:
+            reader.cancel()
+            if self._answering is not None and not self._answering.done():
+                self._answering.cancel()
+            self._asr_thread.shutdown(wait=False, cancel_futures=True)
+        return self.turns
+
+    @staticmethod
+    async def _read(frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
+        try:
+            async for frame in frames:
+                queue.put_nowait(frame)
+        finally:
+            queue.put_nowait(None)
+
+    @staticmethod
+    async def _next_chunk(queue: asyncio.Queue[AudioFrame | None]) -> np.ndarray | None:
+        """All frames that arrived while the recogniser was busy, as one chunk: ASR catches up
+        in one call instead of falling behind frame by frame."""
+        first = await queue.get()
+        if first is None:
+            return None
+        parts = [first.samples]
+        while not queue.empty():
+            frame = queue.get_nowait()
+            if frame is None:
+                queue.put_nowait(None)  # seen again by the next call
+                break
+            parts.append(frame.samples)
+        return np.concatenate(parts)
+
+    async def _handle(self, asr_events: list[Event]) -> None:
+        for event in asr_events:
+            # ASR events carry stream time; the log is on the pipeline's clock.
+            event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
+            self.bus.publish(event)
+            if isinstance(event, WordsCommitted) and event.text.strip():
+                if self._answering is not None:  # the next turn starts: finish this one first
+                    await self._answering
+                    self._answering = None
+                self.session.feed(event.text)
+            elif isinstance(event, UtteranceEnded) and self.session.text.strip():
+                self._answering = asyncio.create_task(self._answer())
+
+    async def _answer(self) -> None:
+        deltas = self.bus.subscribe()
+        speaking = (
+            asyncio.create_task(self.speaker.speak(_answer_text(deltas), self.session.turn))
+            if self.speaker
+            else None
+        )
+        result, error = None, None
+        try:
+            result = await self.session.end()
+        except EngineError as exc:
+            error = str(exc)
+        if speaking is not None:
+            await speaking
+        self.bus.unsubscribe(deltas)
+        self.turns.append(measure_turn(self._drain_log(), result, error))
+
+    def _drain_log(self) -> list[Event]:
+        events = []
+        while not self._log.empty():
+            event = self._log.get_nowait()
+            if event is not None:
+                events.append(event)
+        return events
+
+
+async def _answer_text(queue: asyncio.Queue[Event | None]) -> AsyncIterator[str]:
+    """The answer's text deltas from the bus, until the answer is done or failed."""
+    while (event := await queue.get()) is not None:
+        if isinstance(event, AnswerDelta):
+            yield event.text
+        elif isinstance(event, AnswerDone | ErrorEvent):
+            return

@@ -1,0 +1,125 @@
+"""The voice commands: `listen` (microphone), `replay FILE` and `demo` (a bundled question)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .audio.errors import AudioError
+from .events import Clock, EventBus, JsonlLog
+from .pipeline import VoicePipeline, VoiceTurn
+from .samples import MULTIPLE_CHOICE_INSTRUCTION
+
+DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by espeak-ng, in voice_livemind/data
+DEMO_ANSWER_WAV = "runs/demo_answer.wav"
+# Silence added after a file so the end of the utterance can be detected after its last word.
+TRAILING_SILENCE_S = 2.0
+
+
+def add_voice_parsers(commands: argparse._SubParsersAction, add_common: Any) -> None:
+    """`add_common(parser, both=False)` adds the model and LiveMind options of cli.py."""
+    replay = commands.add_parser("replay", help="answer a spoken question from an audio file")
+    replay.add_argument("file", help="wav, flac, mp3, ... (any rate; mono or stereo)")
+    replay.add_argument("--fast", action="store_true", help="feed the audio as fast as possible")
+    listen = commands.add_parser("listen", help="talk to the assistant through the microphone")
+    listen.add_argument("--device", default=None, help="input device name or index")
+    demo = commands.add_parser("demo", help="replay the bundled spoken question end to end")
+    for parser in (replay, listen, demo):
+        parser.add_argument("--log", default=None, help="write the latency log (JSONL) here")
+        parser.add_argument("--speak-to", default=None, help="write the spoken answer to a WAV")
+        parser.add_argument("--no-speech", action="store_true", help="print the answer only")
+        parser.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
+        parser.add_argument("--answer-instruction", default=None)
+        parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+        add_common(parser)
+
+
+def _speaker(args: argparse.Namespace, clock: Clock, bus: EventBus, fallback_wav: str | None):
+    """The TTS stage, or None (with a one-line note) when speech cannot be produced."""
+    from .audio import SentenceSpeaker, SpeakerSink, SpeechSynthesizer, WavSink
+
+    if args.no_speech:
+        return None
+    try:
+        synthesizer = SpeechSynthesizer()
+        if args.speak_to:
+            sink = WavSink(args.speak_to)
+        else:
+            try:
+                sink = SpeakerSink()
+            except AudioError:
+                if fallback_wav is None:
+                    raise
+                Path(fallback_wav).parent.mkdir(parents=True, exist_ok=True)
+                sink = WavSink(fallback_wav)
+                print(f"no speakers here: the answer is spoken to {fallback_wav}", file=sys.stderr)
+    except AudioError as exc:
+        print(f"speech output off: {exc}", file=sys.stderr)
+        return None
+    return SentenceSpeaker(synthesizer, sink, clock=clock, on_event=bus.publish)
+
+
+async def run_voice(args: argparse.Namespace, open_engines: Any, session_config: Any) -> int:
+    from .asr.recognizer import create_recognizer
+    from .audio import FileSource, MicrophoneSource
+    from .console import TerminalView
+    from .session import LiveMindSession
+
+    if args.command == "listen":
+        device = int(args.device) if args.device and args.device.isdigit() else args.device
+        source: Any = MicrophoneSource(device=device)
+    else:
+        path = args.file if args.command == "replay" else _demo_audio()
+        realtime = not getattr(args, "fast", False)
+        source = FileSource(path, realtime=realtime, pad_s=TRAILING_SILENCE_S)
+    instruction = args.answer_instruction
+    if instruction is None:
+        instruction = MULTIPLE_CHOICE_INSTRUCTION if args.command == "demo" else ""
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
+    engine, answer_engine = await open_engines(args)
+    clock, bus = Clock(), EventBus()
+    speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
+    session = LiveMindSession(
+        engine, session_config(args, instruction), answer_engine=answer_engine, bus=bus, clock=clock
+    )
+    view = None if args.json else TerminalView()
+    log = JsonlLog(args.log) if args.log else None
+    consumers = [asyncio.create_task(c.consume(bus.subscribe())) for c in (view, log) if c]
+    if view:
+        view.console.print(
+            f"{args.mode}: listening ({args.command}) with {engine.name}", style="dim"
+        )
+    try:
+        turns = await VoicePipeline(recognizer, session, speaker).run(aiter(source))
+    finally:
+        await session.close()
+        bus.close()
+        await asyncio.gather(*consumers)
+        for closable in (log, speaker.sink if speaker else None):
+            if closable:
+                closable.close()
+        for e in (engine, answer_engine):
+            if e is not None:
+                await e.close()
+    _report(args, view, turns)
+    return 0
+
+
+def _demo_audio() -> str:
+    return str(resources.files("voice_livemind") / "data" / DEMO_AUDIO)
+
+
+def _report(args: argparse.Namespace, view: Any, turns: list[VoiceTurn]) -> None:
+    if args.json:
+        turn = turns[0] if turns else VoiceTurn("", "", None, None, None, 0, None, None)
+        print(json.dumps({"mode": args.mode, "turns": len(turns), **turn.to_dict()}))
+        return
+    if not turns:
+        view.console.print("no speech heard: nothing to answer", style="yellow")
+    for turn in turns:
+        view.voice_summary(turn, args.mode)
