@@ -712,7 +712,7 @@ async def test_collaborative_mode_sends_only_the_answer_to_the_answer_engine():
 
 async def test_collaborative_answer_prompt_is_fitted_to_the_answer_engine_context():
     thinker = ScriptedEngine(context_tokens=100_000)
-    writer = ScriptedEngine(context_tokens=300)
+    writer = ScriptedEngine(context_tokens=350)  # fits one 200+200-character turn, not two
     session = LiveMindSession(thinker, budget_config(), answer_engine=writer)
     session.history = [*LONG_TURN, *NEWER_TURN]
     session.feed(QUESTION)

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -169,6 +170,7 @@ class _Pyttsx3Backend:
             if shared.errors:
                 shared.applied.clear()
                 raise TtsError(f"pyttsx3 failed: {shared.errors[0]}")
+            _wait_until_written(path, self.timeout_s)
             return _read_wav(path)
         finally:
             path.unlink(missing_ok=True)
@@ -197,6 +199,19 @@ class _Pyttsx3Backend:
             shared.files = tempfile.TemporaryDirectory(prefix="voice-livemind-tts-")
         shared.default_voice = shared.default_voice or engine.getProperty("voice")
         return engine
+
+
+def _wait_until_written(path: Path, timeout_s: float) -> None:
+    """The espeak driver may still be writing when it reports the utterance finished (seen
+    under load: a header and no samples); wait until the file has audio and stops growing."""
+    deadline = time.monotonic() + timeout_s
+    size = -1
+    while time.monotonic() < deadline:
+        now = path.stat().st_size
+        if now == size and now > 44:  # 44 bytes: a WAV header alone
+            return
+        size = now
+        time.sleep(0.02)
 
 
 def _on_finished(name: object = None, completed: bool = True, **_: object) -> None:
