@@ -158,3 +158,9 @@ def with_silence(audio: np.ndarray, before: float = 0.0, after: float = 0.0) -> 
 
 def concat(*parts: np.ndarray) -> np.ndarray:
     return np.concatenate([p.astype(np.float32) for p in parts])
+
+
+def trim_silence(audio: np.ndarray, threshold_db: float = -40.0) -> np.ndarray:
+    """Strip leading and trailing samples quieter than `threshold_db` (espeak pads its output)."""
+    loud = np.flatnonzero(np.abs(audio) > 10 ** (threshold_db / 20))
+    return audio[loud[0] : loud[-1] + 1] if len(loud) else audio[:0]

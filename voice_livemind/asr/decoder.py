@@ -54,6 +54,7 @@ class DecoderConfig:
     beam_size: int = 1
     audio_context_pad_s: float | None = 1.0  # None: encode the standard 30 s window
     max_tokens_per_s: float = 8.0  # ~3x normal speech (words plus timestamp tokens)
+    max_words_per_s: float = 6.0  # more is a loop running past the audio (speech: 2-4 words/s)
     no_speech_prob: float = 0.6  # with avg_logprob below -1: Whisper's own "no speech" rule
 
 
@@ -81,6 +82,7 @@ class WhisperDecoder:
             words = self._transcribe(audio, prompt, max_new)
         finally:
             self._set_encoder_window(None)  # leave the model as others expect it
+        words = words[: 1 + math.ceil(cfg.max_words_per_s * seconds)]
         return Hypothesis(tuple(words), time.perf_counter() - started)
 
     def _transcribe(self, audio: np.ndarray, prompt: str, max_new_tokens: int) -> list[Word]:

@@ -10,7 +10,9 @@ Policy, and why:
   same rule holds whether audio arrives in real time or faster.
 - A pause of `pause_commit_s` (a sentence end, usually) commits the whole buffer at once and
   starts a new one after it: Whisper has seen the whole phrase, no later hypothesis would add
-  context, and the next buffer starts in silence, the cleanest place to cut.
+  context, and the next buffer starts in silence, the cleanest place to cut. The buffer is
+  decoded once early in every pause (after 0.1 s of silence), so that when the pause turns out
+  long enough the hypothesis is already there: committing it costs no decode.
 - The buffer is bounded by time, whatever Whisper's segments: past `trim_s` it is cut at the end
   of the last committed word; past `max_buffer_s` (no commits: one long unsettled stretch) the
   words older than `trim_s / 2` are committed as they stand and the buffer is cut there. Per-update
@@ -46,10 +48,13 @@ from .vad import SAMPLE_RATE, StreamingVad, VadConfig, VadTransition
 
 @dataclass(frozen=True)
 class RecognizerConfig:
-    cadence_s: float = 0.5  # decode after at least this much new audio while speech goes on
+    cadence_s: float = 0.3  # decode after at least this much new audio while speech goes on
     max_load: float = 0.8  # decode for at most this fraction of real time
     min_decode_s: float = 0.8  # a shorter buffer is not worth a cadence decode
-    min_commit_buffer_s: float = 2.5  # agreement between shorter buffers' hypotheses is unreliable
+    # Hypotheses of the first seconds of an utterance, with no earlier words as context, are
+    # unreliable even when two agree ("International Trade Will Almost Always Man If It Most"):
+    # agreement commits only once the utterance's first buffer is this long.
+    min_commit_buffer_s: float = 2.5
     pause_commit_s: float | None = 0.25  # a pause this long commits everything heard (None: off)
     cut_at_pause: bool = True  # and starts a new buffer after it
     trim_s: float = 10.0  # past this, cut the buffer at the last committed word
@@ -96,11 +101,21 @@ class StreamingRecognizer:
         return " ".join(t for t in (self._history, self._utterance_text) if t)
 
     def feed(self, frames: np.ndarray) -> list[Event]:
-        """Take more audio (16 kHz mono float32, any length); return the events it caused."""
-        audio = np.asarray(frames, dtype=np.float32).ravel()
+        """Take more audio (16 kHz mono, float in [-1, 1] or int16; any length); return the events
+        it caused.
+
+        A long `frames` is what piled up while the caller was busy: it is gated and checked for
+        pauses step by step, but re-decoded at most once, at its end (ticks are skipped, never
+        queued). A caller that falls behind should pass everything it has in one call.
+        """
+        audio = np.asarray(frames).ravel()
+        if np.issubdtype(audio.dtype, np.integer):
+            audio = audio / 32768.0
+        audio = audio.astype(np.float32, copy=False)
         events: list[Event] = []
         for i in range(0, len(audio), _STEP):
-            events.extend(self._step(audio[i : i + _STEP]))
+            newest = i + _STEP >= len(audio)
+            events.extend(self._step(audio[i : i + _STEP], may_update=newest))
         return events
 
     def finish(self) -> list[Event]:
@@ -109,7 +124,7 @@ class StreamingRecognizer:
 
     # -- one step of audio ---------------------------------------------------------------------
 
-    def _step(self, chunk: np.ndarray) -> list[Event]:
+    def _step(self, chunk: np.ndarray, may_update: bool) -> list[Event]:
         self._buffer = np.concatenate([self._buffer, chunk])
         self._stream_samples += len(chunk)
         events = self._on_transitions(self.vad.feed(chunk))
@@ -123,8 +138,8 @@ class StreamingRecognizer:
         if cfg.pause_commit_s is not None and pause >= cfg.pause_commit_s:
             if not self._pause_done:
                 self._pause_done = True
-                events.extend(self._commit_buffer("pause", self.stream_t - pause))
-        elif self._due():
+                events.extend(self._commit_buffer("pause", self.vad.silence_start_t))
+        elif may_update and self._due():
             events.extend(self._update())
         return events
 
@@ -144,9 +159,16 @@ class StreamingRecognizer:
     # -- decoding ----------------------------------------------------------------------------
 
     def _due(self) -> bool:
-        new_audio = self.stream_t - self._decoded_until
-        speech = self.stream_t - max(self._buffer_t, self._start_t or 0.0)
-        return new_audio >= self._interval and speech >= self.config.min_decode_s
+        """A cadence tick: enough new audio since the last decode (see `max_load`).
+
+        Also, once, early in a pause: the hypothesis of speech plus a little silence is then
+        ready when the pause is long enough to commit it, with no decode left to wait for.
+        """
+        if self.stream_t - max(self._buffer_t, self._start_t or 0.0) < self.config.min_decode_s:
+            return False
+        if self.vad.trailing_silence_s >= _HEARD_ALL_S:
+            return self._decoded_until < self.vad.silence_start_t + _HEARD_ALL_S
+        return self.stream_t - self._decoded_until >= self._interval
 
     def _decode(
         self, kind: str, speech_end_t: float | None = None
@@ -176,7 +198,7 @@ class StreamingRecognizer:
     def _update(self) -> list[Event]:
         hyp, events = self._decode("update")
         self._agreement.insert(hyp.words)
-        trusted = self.buffer_s >= self.config.min_commit_buffer_s
+        trusted = bool(self._utterance_words) or self.buffer_s >= self.config.min_commit_buffer_s
         events.extend(self._committed(self._agreement.flush(trusted), "agreement"))
         events.append(
             WordsPartial(

@@ -78,6 +78,11 @@ class StreamingVad:
             return 0.0
         return self.processed_t - self._silence_start
 
+    @property
+    def silence_start_t(self) -> float:
+        """In speech: where the current pause began (`processed_t` while voiced)."""
+        return self.processed_t - self.trailing_silence_s
+
     def feed(self, frames: np.ndarray) -> list[VadTransition]:
         audio = np.concatenate([self._pending, np.asarray(frames, dtype=np.float32).ravel()])
         whole = len(audio) // _WINDOW * _WINDOW

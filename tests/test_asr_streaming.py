@@ -1,0 +1,151 @@
+"""The streaming recogniser end to end: real Whisper tiny.en on real synthesised speech.
+
+Audio is fed faster than real time; the recogniser's decisions depend on audio time only (and
+on its measured compute, which only ever makes it decode less often), so they are the ones it
+takes in real time. Real-time latency is measured by benchmarks/asr_streaming.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from speech import SAMPLE_RATE, concat, noise, silence, synthesize, trim_silence, with_silence
+
+from voice_livemind.asr import (
+    AsrDecoded,
+    RecognizerConfig,
+    SpeechEnded,
+    SpeechStarted,
+    StreamingRecognizer,
+    UtteranceEnded,
+    WhisperDecoder,
+    WordsCommitted,
+    load_whisper,
+)
+from voice_livemind.asr.wer import wer
+
+# Ordinary sentences: tiny.en mishears espeak's isolated option letters ("B" -> "the").
+QUESTIONS = [
+    "What is the largest planet in our solar system?",
+    "Who wrote the famous play about a young prince of Denmark?",
+    "Water boils at a lower temperature on a high mountain. What is the reason for this?",
+]
+STORY = (
+    "A farmer plants seeds in the spring. The plants grow tall during the summer. "
+    "When does the farmer harvest the crop?"
+)
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    return load_whisper()
+
+
+def recognizer(whisper, **overrides) -> StreamingRecognizer:
+    config = RecognizerConfig(**overrides)
+    return StreamingRecognizer(WhisperDecoder(whisper, config.decoder), config)
+
+
+def feed_all(rec: StreamingRecognizer, audio: np.ndarray, chunk_s: float = 0.03) -> list:
+    chunk = round(chunk_s * SAMPLE_RATE)
+    events = []
+    for i in range(0, len(audio), chunk):
+        events.extend(rec.feed(audio[i : i + chunk]))
+    return events + rec.finish()
+
+
+def of_type(events, cls):
+    return [e for e in events if isinstance(e, cls)]
+
+
+def test_questions_are_transcribed_one_utterance_each(whisper):
+    parts = [silence(0.5)]
+    for question in QUESTIONS:
+        parts += [synthesize(question), silence(1.2)]
+    events = feed_all(recognizer(whisper), concat(*parts))
+    utterances = of_type(events, UtteranceEnded)
+    assert len(utterances) == len(QUESTIONS)
+    transcript = " ".join(u.text for u in utterances)
+    assert wer(" ".join(QUESTIONS), transcript) < 0.25, transcript
+    # The committed words are the transcript: nothing is committed twice or lost.
+    assert "".join(e.text for e in of_type(events, WordsCommitted)) == "".join(
+        u.text for u in utterances
+    )
+
+
+def test_words_are_committed_while_the_speaker_is_still_talking(whisper):
+    speech = trim_silence(synthesize(STORY))
+    audio = with_silence(speech, before=0.5, after=1.5)
+    speech_end = 0.5 + len(speech) / SAMPLE_RATE
+    events = feed_all(recognizer(whisper), audio)
+    commits = of_type(events, WordsCommitted)
+    early = [c for c in commits if c.t < speech_end - 1.0]
+    assert len(early) >= 2, [(c.t, c.text) for c in commits]
+    # Committed text only grows: each event extends the utterance's committed text.
+    for before, after in itertools.pairwise(commits):
+        assert after.committed_text == before.committed_text + after.text
+    (utterance,) = of_type(events, UtteranceEnded)
+    assert wer(STORY, utterance.text) < 0.35, utterance.text
+
+
+@pytest.mark.parametrize(
+    "audio", [silence(4.0), noise(4.0, level=0.05), noise(4.0, level=0.2, seed=3)]
+)
+def test_silence_and_noise_produce_nothing_and_cost_nothing(whisper, audio):
+    events = feed_all(recognizer(whisper), audio)
+    assert events == []  # no speech, no words, no utterance, and no decode at all
+
+
+def test_end_of_utterance_follows_the_trailing_silence(whisper):
+    speech = trim_silence(synthesize(QUESTIONS[0]))
+    audio = with_silence(speech, before=0.6, after=2.0)
+    speech_end = 0.6 + len(speech) / SAMPLE_RATE
+    config = RecognizerConfig()
+    events = feed_all(recognizer(whisper), audio)
+    kinds = [type(e) for e in events]
+    assert kinds.index(SpeechStarted) < kinds.index(WordsCommitted) < kinds.index(SpeechEnded)
+    (ended,) = of_type(events, SpeechEnded)
+    (utterance,) = of_type(events, UtteranceEnded)
+    assert abs(ended.audio_t - speech_end) < 0.35
+    # Decided after min_silence_s of silence (t is stream time), and not much later.
+    assert utterance.t - speech_end < config.vad.min_silence_s + 0.35
+    assert utterance.audio_t == ended.audio_t
+    # All words were committed during the pause, before the end was even decided.
+    last_commit = of_type(events, WordsCommitted)[-1]
+    assert last_commit.reason in ("agreement", "pause") and last_commit.t < utterance.t
+    assert last_commit.t - speech_end < 0.5
+
+
+def test_finish_commits_speech_cut_off_mid_utterance(whisper):
+    audio = with_silence(trim_silence(synthesize(QUESTIONS[1])), before=0.5)
+    events = feed_all(recognizer(whisper), audio)
+    (utterance,) = of_type(events, UtteranceEnded)
+    assert wer(QUESTIONS[1], utterance.text) < 0.35, utterance.text
+
+
+@pytest.mark.engine
+def test_three_minute_monologue_keeps_per_update_work_bounded(whisper):
+    """Short pauses only (one utterance), no pause commits: only time-based trimming keeps the
+    buffer, and with it each decode, bounded."""
+    sentences = [trim_silence(synthesize(q)) for q in [*QUESTIONS, STORY]]
+    parts, seconds = [silence(0.5)], 0.5
+    while seconds < 180:
+        for sentence in sentences:
+            parts += [sentence, silence(0.3)]  # below min_silence_s: the speaker goes on
+            seconds += len(sentence) / SAMPLE_RATE + 0.3
+    audio = concat(*parts, silence(1.5))
+    rec = recognizer(whisper, cadence_s=2.0, pause_commit_s=None)
+    events = feed_all(rec, audio, chunk_s=1.0)
+
+    assert len(of_type(events, UtteranceEnded)) == 1
+    decodes = of_type(events, AsrDecoded)
+    assert max(d.buffer_s for d in decodes) <= rec.config.max_buffer_s + 1.0
+    first = [d.compute_s for d in decodes if d.t < 60]
+    last = [d.compute_s for d in decodes if d.t > len(audio) / SAMPLE_RATE - 60]
+    # The 90th percentile rather than the max: other processes on a shared machine cause
+    # one-off spikes that say nothing about growth.
+    assert np.percentile(last, 90) <= 2 * np.percentile(first, 90), (first, last)
+    late_words = [c for c in of_type(events, WordsCommitted) if c.t > 150]
+    assert late_words, "still committing words after two and a half minutes"
