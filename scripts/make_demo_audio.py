@@ -1,6 +1,6 @@
 """Rebuild voice_livemind/data/sample_question.flac: the sample question read by espeak-ng.
 
-    .venv/bin/python scripts/make_demo_audio.py
+.venv/bin/python scripts/make_demo_audio.py
 """
 
 import asyncio

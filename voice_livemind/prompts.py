@@ -39,8 +39,7 @@ LIVEMIND_SYSTEM = (
 # Terse on purpose: the thinking happened while the user typed, so the last step only states
 # the answer (the paper's "answer directly if you have obtained the answer").
 FINAL_INSTRUCTION = (
-    "[Input complete.] Now reply with only the final answer: no list of the options, "
-    "not an action."
+    "[Input complete.] Now reply with only the final answer: no list of the options, not an action."
 )
 COT_SYSTEM = (
     "You are a helpful assistant to solve a given problem. Solve the problem by thinking "
