@@ -26,7 +26,8 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 @pytest.mark.engine
 def test_text_json_on_the_sample_question(tmp_path):
     log = tmp_path / "events.jsonl"
-    done = run_cli("text", "--speed", "3000", "--json", "--log", str(log))
+    # `wait`: an inference still running when typing ends is recorded, however slow the machine.
+    done = run_cli("text", "--speed", "3000", "--end-policy", "wait", "--json", "--log", str(log))
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["question"] == SAMPLE_QUESTION

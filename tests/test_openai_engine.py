@@ -23,7 +23,7 @@ from voice_livemind.llm import (
     complete,
 )
 from voice_livemind.llm.openai_engine import OpenAIEngine
-from voice_livemind.session import LiveMindSession, SessionConfig
+from voice_livemind.session import EndPolicy, LiveMindSession, SessionConfig
 from voice_livemind.text_source import replay_text
 
 pytestmark = pytest.mark.engine
@@ -122,7 +122,7 @@ async def test_abort_closes_the_stream(engine):
 
 
 async def test_livemind_session_over_the_server(engine):
-    session = LiveMindSession(engine, SessionConfig())
+    session = LiveMindSession(engine, SessionConfig(end_policy=EndPolicy.WAIT))
     result = await replay_text(session, QUESTION, cpm=3000)
     await session.close()
     assert result.answer.strip() and result.inferences
