@@ -26,8 +26,10 @@ DEFAULT_ANSWER = "The answer is 42."
 
 
 def is_answer_prompt(messages: Sequence[Message]) -> bool:
-    """An answer call: the baseline's system prompt, or the final instruction at the end."""
-    return messages[0]["content"] == COT_SYSTEM or FINAL_INSTRUCTION in messages[-1]["content"]
+    """An answer call: the baseline's system prompt, or the final instruction at the end (before
+    an assistant prefill, if any)."""
+    last_user = next(m for m in reversed(messages) if m["role"] != "assistant")
+    return messages[0]["content"] == COT_SYSTEM or FINAL_INSTRUCTION in last_user["content"]
 
 
 def default_reply(messages: list[Message], settings: SamplingSettings) -> str:

@@ -30,6 +30,7 @@ SETTINGS = BenchSettings(
     end_policy="abort",
     max_inference_tokens=48,
     max_answer_tokens=64,
+    answer_prefix="",
     model="scripted",
     answer_model="scripted",
 )

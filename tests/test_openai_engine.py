@@ -105,6 +105,15 @@ async def test_structured_outputs_pass_through(engine):
     assert re.fullmatch(ACTION_REGEX, reply), reply
 
 
+async def test_a_final_assistant_message_is_continued(engine):
+    question = [{"role": "user", "content": "What is the capital of France? Answer (A) Paris."}]
+    prefilled = [*question, {"role": "assistant", "content": "The answer is ("}]
+    assert await engine.count_tokens(prefilled) > await engine.count_tokens(question)
+    text, _ = await complete(engine, prefilled, SamplingSettings(max_tokens=3), "o-prefill")
+    assert not text.lower().startswith("the answer")  # it goes on from "(", not from scratch
+    assert re.match(r"\s*[A-Z]", text)
+
+
 async def test_prompt_over_the_context_is_a_clear_error(engine):
     messages = [{"role": "user", "content": "word " * 3000}]
     with pytest.raises(PromptTooLongError):

@@ -237,6 +237,24 @@ async def test_answer_instruction_and_answer_settings_are_used_for_the_answer():
     assert answer.messages[-1]["content"] == (f"{QUESTION}\n\n{FINAL_INSTRUCTION} Reply in French.")
 
 
+async def test_livemind_answer_opens_with_the_prefix_and_the_baseline_never_gets_it():
+    for mode in Mode:
+        engine = ScriptedEngine("B).")
+        session = LiveMindSession(engine, config(mode=mode, answer_prefix="The answer is ("))
+        bus = session.bus.subscribe()
+        session.feed(QUESTION)
+        result = await session.end()
+        (answer,) = engine.answer_calls
+        deltas = [e.text for e in drain(bus) if isinstance(e, AnswerDelta)]
+        if mode is Mode.LIVEMIND:  # the prefill is sent, then counted as the answer's start
+            assert answer.messages[-1] == {"role": "assistant", "content": "The answer is ("}
+            assert result.answer == "".join(deltas) == "The answer is (B)."
+            assert session.history[-1]["content"] == "The answer is (B)."
+        else:
+            assert answer.messages[-1]["role"] == "user"
+            assert result.answer == "".join(deltas) == "B)."
+
+
 async def test_feeding_while_the_answer_is_being_made_is_refused():
     engine = ScriptedEngine(delay=0.01)
     session = LiveMindSession(engine, config())

@@ -59,6 +59,16 @@ async def test_prefix_cache_serves_an_appended_prompt(engine):
     assert usage_grown.cached_prompt_tokens >= 128 * (usage_first.prompt_tokens // 128 - 1)
 
 
+async def test_a_final_assistant_message_is_continued(engine):
+    question = [{"role": "user", "content": "What is the capital of France? Answer (A) Paris."}]
+    prefilled = [*question, {"role": "assistant", "content": "The answer is ("}]
+    # The prefill is part of the prompt: no new assistant turn is opened after it.
+    assert await engine.count_tokens(prefilled) > await engine.count_tokens(question)
+    text, _ = await complete(engine, prefilled, SamplingSettings(max_tokens=3), "prefill-1")
+    assert not text.lower().startswith("the answer")  # it goes on from "(", not from scratch
+    assert re.match(r"\s*[A-Z]", text)
+
+
 async def test_structured_outputs_force_the_action_format(engine):
     messages = [
         {"role": "system", "content": "Reply as you like."},

@@ -46,6 +46,7 @@ class BenchSettings:
     end_policy: str
     max_inference_tokens: int
     max_answer_tokens: int
+    answer_prefix: str  # how LiveMind's final reply opens
     model: str
     answer_model: str
 

@@ -15,7 +15,7 @@ from .audio.errors import AudioError
 from .events import EventBus, JsonlLog
 from .llm.base import EngineError, SamplingSettings
 from .prompts import PromptFormat
-from .samples import MULTIPLE_CHOICE_INSTRUCTION, SAMPLE_QUESTION
+from .samples import MULTIPLE_CHOICE_ANSWER_PREFIX, MULTIPLE_CHOICE_INSTRUCTION, SAMPLE_QUESTION
 from .segmenter import Granularity
 from .session import EndPolicy, LiveMindSession, Mode, SessionConfig
 from .voice_cli import add_voice_parsers
@@ -73,6 +73,12 @@ def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> N
         help="for the answer, in both modes alike (1.0: off)",
     )
     group.add_argument(
+        "--answer-prefix",
+        default=None,
+        help="LiveMind's final reply opens with this text (default for multiple-choice "
+        "questions: 'The answer is ('; '' to turn off)",
+    )
+    group.add_argument(
         "--free-actions",
         action="store_true",
         help="do not constrain inference replies to the action format",
@@ -80,6 +86,11 @@ def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> N
 
 
 def session_config(args: argparse.Namespace, answer_instruction: str = "") -> SessionConfig:
+    """The session settings from the command line; a multiple-choice answer instruction brings
+    the multiple-choice answer prefix unless `--answer-prefix` says otherwise."""
+    prefix = args.answer_prefix
+    if prefix is None:
+        prefix = MULTIPLE_CHOICE_ANSWER_PREFIX if "The answer is (X)" in answer_instruction else ""
     return SessionConfig(
         mode=Mode.LIVEMIND if args.mode == "both" else Mode(args.mode),
         prompt_format=PromptFormat(args.format),
@@ -95,6 +106,7 @@ def session_config(args: argparse.Namespace, answer_instruction: str = "") -> Se
             max_tokens=args.max_answer_tokens, repetition_penalty=args.repetition_penalty
         ),
         answer_instruction=answer_instruction,
+        answer_prefix=prefix,
     )
 
 
@@ -256,6 +268,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         raise ValueError("-n must be >= 0 and --concurrency >= 1")
     n = args.n or None
     engine, answer_engine = await _open_engines(args)
+    config = session_config(args, ANSWER_FORMAT)
     settings = BenchSettings(
         dataset=args.data or args.dataset,
         n=n,
@@ -269,6 +282,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         end_policy=args.end_policy,
         max_inference_tokens=args.max_inference_tokens,
         max_answer_tokens=args.max_answer_tokens,
+        answer_prefix=config.answer_prefix,
         model=engine.name,
         answer_model=(answer_engine or engine).name,
     )
@@ -281,7 +295,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         written = await run_bench(
             engine,
             answer_engine,
-            session_config(args, ANSWER_FORMAT),
+            config,
             settings,
             modes,
             output,

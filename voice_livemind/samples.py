@@ -8,3 +8,5 @@ SAMPLE_QUESTION = (
 )
 SAMPLE_ANSWER = "C"
 MULTIPLE_CHOICE_INSTRUCTION = "End your answer with 'The answer is (X)' where X is the letter."
+# How LiveMind's final step opens its reply to a multiple-choice question (assistant prefill).
+MULTIPLE_CHOICE_ANSWER_PREFIX = "The answer is ("

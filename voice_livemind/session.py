@@ -84,6 +84,10 @@ class SessionConfig:
     )
     # Appended to the final instruction, e.g. "End with 'The answer is (X)'." for benchmarks.
     answer_instruction: str = ""
+    # LiveMind's final reply opens with this text (assistant prefill), e.g. "The answer is (":
+    # the thinking happened while the user typed, so the last step goes straight to the answer.
+    # The baseline never gets it: its chain of thought must come before the answer.
+    answer_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -325,13 +329,17 @@ class LiveMindSession:
     async def _answer(self, input_ended_t: float, in_flight: bool) -> TurnResult:
         cfg = self.config
         call_id = f"{self._id}-t{self.turn}-answer"
+        prefix = cfg.answer_prefix if cfg.mode is Mode.LIVEMIND else ""
         if cfg.mode is Mode.LIVEMIND:
             rest = self._input[len(self.memory.consumed_text) :]
 
             def build(history: list[Message]) -> list[Message]:
                 steps = self.memory.steps
                 instruction = cfg.answer_instruction
-                return final_messages(cfg.prompt_format, history, steps, rest, instruction)
+                messages = final_messages(cfg.prompt_format, history, steps, rest, instruction)
+                if prefix:
+                    messages.append({"role": "assistant", "content": prefix})
+                return messages
         else:
 
             def build(history: list[Message]) -> list[Message]:
@@ -345,10 +353,12 @@ class LiveMindSession:
             self._publish(AnswerStarted, call_id=call_id, mode=cfg.mode.value)
             async for chunk in self.answer_engine.stream(messages, cfg.answer, call_id):
                 if chunk.text:
+                    text = chunk.text
                     if first_token_t is None:
                         first_token_t = self._publish(AnswerFirstToken, call_id=call_id).t
-                    parts.append(chunk.text)
-                    self._publish(AnswerDelta, text=chunk.text)
+                        text = prefix + text  # the prefill is part of the answer
+                    parts.append(text)
+                    self._publish(AnswerDelta, text=text)
                 usage = chunk.usage or usage
         except EngineError as exc:
             self._publish(ErrorEvent, message=f"answer failed: {exc}")

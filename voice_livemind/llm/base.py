@@ -4,6 +4,10 @@
 generated, then one last chunk with `done=True` carrying the `Usage` (token counts, cached
 prompt tokens, first/last token times). `abort(request_id)` stops a request; cancelling the
 consuming task does the same. Failures are `EngineError`s with a one-line message.
+
+Messages that end with an assistant message ask for that message to be continued (assistant
+prefill): the reply's text extends it. Servers without vLLM's `continue_final_message` (OpenAI
+itself) treat it as a finished turn and reply anew.
 """
 
 from __future__ import annotations

@@ -93,10 +93,9 @@ class OpenAIEngine:
         if self.vllm_extensions:
             url = str(self._client.base_url).rstrip("/").removesuffix("/v1") + "/tokenize"
             try:
+                body = {"model": self.name, "messages": list(messages), **_prefill(messages)}
                 async with httpx.AsyncClient(timeout=10) as http:
-                    reply = await http.post(
-                        url, json={"model": self.name, "messages": list(messages)}
-                    )
+                    reply = await http.post(url, json=body)
                 reply.raise_for_status()
                 return int(reply.json()["count"])
             except (httpx.HTTPError, KeyError, ValueError):
@@ -113,6 +112,7 @@ class OpenAIEngine:
                 extra["structured_outputs"] = {"regex": settings.regex}
             if settings.repetition_penalty != 1.0:
                 extra["repetition_penalty"] = settings.repetition_penalty
+            extra |= _prefill(messages)
         try:
             stream = await self._client.chat.completions.create(
                 model=self.name,
@@ -172,6 +172,13 @@ class OpenAIEngine:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _prefill(messages: Sequence[Message]) -> dict[str, bool]:
+    """vLLM's options to continue a final assistant message rather than open a new turn."""
+    if messages and messages[-1]["role"] == "assistant":
+        return {"add_generation_prompt": False, "continue_final_message": True}
+    return {}
 
 
 def _engine_error(exc: openai.APIError, model: str) -> EngineError:

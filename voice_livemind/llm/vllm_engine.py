@@ -82,8 +82,12 @@ class VllmEngine:
         return cls(llm, name=name, context_tokens=max_model_len)
 
     def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        prefill = bool(messages) and messages[-1]["role"] == "assistant"
         text = self._tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=True
+            list(messages),
+            tokenize=False,
+            add_generation_prompt=not prefill,
+            continue_final_message=prefill,
         )
         return self._tokenizer.encode(text, add_special_tokens=False)
 
