@@ -131,7 +131,8 @@ def run_clip(model, config: RecognizerConfig, text: str, chunk_ms: int) -> ClipR
             if event.type == "words_committed":
                 committed.append(event.text)
                 result.lags.extend(wall - end for _start, end, _text in event.words)
-                result.last_commit_after_speech_s = wall - true_end
+                if event.words:  # (not the final full stop released at the utterance end)
+                    result.last_commit_after_speech_s = wall - true_end
             elif event.type == "utterance_ended":
                 result.utterances += 1
                 result.utterance_end_after_speech_s = wall - true_end
@@ -143,6 +144,11 @@ def run_clip(model, config: RecognizerConfig, text: str, chunk_ms: int) -> ClipR
     segments, _ = model.transcribe(speech, language="en", beam_size=1, temperature=0.0)
     result.offline_errors = word_errors(text, " ".join(s.text for s in segments))
     return result
+
+
+def sentence_ends(text: str) -> int:
+    """Sentence-final punctuation marks: what LiveMind's segmenter starts inferences on."""
+    return len(re.findall(r"[.?!](?=\s|$)", text))
 
 
 def machine() -> str:
@@ -174,13 +180,15 @@ def report(results: list[ClipResult], args: argparse.Namespace, load: tuple) -> 
     finalise = [r.finalise_s for r in results if r.finalise_s is not None]
     behind = max(r.behind_s for r in results)
     rows = [
-        "| clip | audio s | WER | offline WER | lag p50 s | lag p90 s | last commit after "
-        "speech s | UtteranceEnded after speech s | finalise s | max behind s | max compute s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| clip | audio s | WER | offline WER | sentence ends hyp/ref | lag p50 s | lag p90 s | "
+        "last commit after speech s | UtteranceEnded after speech s | finalise s | "
+        "max behind s | max compute s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(results, 1):
         rows.append(
             f"| {i} | {r.audio_s:.1f} | {r.errors.rate:.3f} | {r.offline_errors.rate:.3f} | "
+            f"{sentence_ends(r.transcript)}/{sentence_ends(r.reference)} | "
             f"{f(pct(r.lags, 50))} | {f(pct(r.lags, 90))} | {f(r.last_commit_after_speech_s)} | "
             f"{f(r.utterance_end_after_speech_s)} | {f(r.finalise_s)} | {r.behind_s:.2f} | "
             f"{f(max(r.computes, default=None))} |"

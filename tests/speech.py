@@ -5,10 +5,11 @@ hang on a second `runAndWait()` in the same process, so every synthesis runs in 
 subprocess (a hang becomes a timeout, not a stuck test run). Results are cached by a hash of the
 text and voice settings, so a test suite pays for each sentence once per machine.
 
-pyttsx3 2.99's espeak driver also drops long texts: from about 35 words on, `runAndWait()` often
-returns without writing the file (its end-of-loop command cancels the synthesis still running).
-So text is spoken in chunks of at most `_MAX_CHUNK_WORDS` words, split at sentence ends, then at
-commas, and the chunks' audio is concatenated (espeak ends each chunk with a short pause).
+pyttsx3 2.99's espeak driver also loses long texts: `runAndWait()` returns before espeak has
+written the file, and a process that exits then writes nothing (from about 35 words on, most
+of the time). The child waits for the "finished-utterance" notification (then 70-word questions
+synthesise reliably); longer texts are spoken in chunks of at most `_MAX_CHUNK_WORDS` words
+(split at sentence ends, then at commas), each retried when its file is missing or too short.
 
 Whisper tiny.en mishears espeak's isolated letters ("B" -> "the"): test with ordinary sentences.
 """
@@ -29,18 +30,34 @@ import numpy as np
 SAMPLE_RATE = 16_000
 VOICE = "gmw/en-us"
 RATE_WPM = 150  # conversational pace; espeak's 200 wpm default is hard for tiny.en
-_MAX_CHUNK_WORDS = 20
+_MAX_CHUNK_WORDS = 80  # longer texts are spoken in pieces (see the module docstring)
 
-# Runs in the child process: argv = text, wav path, voice, rate.
+# Runs in the child process: argv = text, wav path, voice, rate. pyttsx3's `runAndWait()` can
+# return before espeak (asynchronous) has written the file, and its opening stop() can cancel
+# what is still queued: wait for the "finished-utterance" notification, after letting queued
+# property changes land (the same fixes as voice_livemind/audio/tts.py).
 _SYNTH_SCRIPT = """
-import sys
+import sys, threading, time, wave
 import pyttsx3
 text, path, voice, rate = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+finished = threading.Event()
 engine = pyttsx3.init()
+engine.connect("finished-utterance", lambda name, completed: finished.set())
 engine.setProperty("voice", voice)
 engine.setProperty("rate", rate)
+from pyttsx3.drivers import _espeak
+_espeak.Synchronize()
 engine.save_to_file(text, path)
 engine.runAndWait()
+if not finished.wait(60):
+    sys.exit(2)
+for _ in range(200):  # the file is written just before the notification; be sure it is whole
+    try:
+        with wave.open(path) as f:
+            f.getnframes()
+        break
+    except Exception:
+        time.sleep(0.01)
 """
 
 
@@ -66,24 +83,22 @@ def synthesize(
 
 
 def chunk_text(text: str, max_words: int = _MAX_CHUNK_WORDS) -> list[str]:
-    """Split `text` into pieces pyttsx3 speaks reliably: sentences, then clauses, then words."""
-    chunks: list[str] = []
+    """Split `text` into pieces of at most `max_words` words, at sentence ends where possible,
+    then at commas, then anywhere; shorter texts stay whole (one natural-sounding utterance)."""
+    pieces: list[str] = []
     for sentence in re.split(r"(?<=[.?!])\s+", text.strip()):
-        pieces = (
-            re.split(r"(?<=[,;:])\s+", sentence) if _n_words(sentence) > max_words else [sentence]
-        )
-        current = ""
-        for piece in pieces:
-            if current and _n_words(current) + _n_words(piece) > max_words:
-                chunks.append(current)
-                current = ""
-            current = f"{current} {piece}".strip()
-            while _n_words(current) > max_words:  # one clause longer than a chunk
-                words = current.split()
-                chunks.append(" ".join(words[:max_words]))
-                current = " ".join(words[max_words:])
-        if current:
-            chunks.append(current)
+        if _n_words(sentence) <= max_words:
+            pieces.append(sentence)
+            continue
+        for clause in re.split(r"(?<=[,;:])\s+", sentence):
+            words = clause.split()
+            pieces += [" ".join(words[i : i + max_words]) for i in range(0, len(words), max_words)]
+    chunks: list[str] = []
+    for piece in pieces:
+        if chunks and _n_words(chunks[-1]) + _n_words(piece) <= max_words:
+            chunks[-1] = f"{chunks[-1]} {piece}"
+        else:
+            chunks.append(piece)
     return chunks
 
 

@@ -35,6 +35,16 @@ def test_commits_the_common_prefix_of_the_last_two_hypotheses():
     assert agreement.last_committed_end == 2.5
 
 
+def test_the_newest_last_word_waits_for_right_context():
+    agreement = LocalAgreement()
+    agreement.insert(words("what is the capital"))
+    agreement.flush()
+    agreement.insert(words("what is the capital."))  # the buffer ends here: "." is a guess
+    assert texts(agreement.flush()) == "what is the"
+    agreement.insert(words("what is the capital of"))
+    assert texts(agreement.flush()) == "capital"
+
+
 def test_commits_stop_at_the_first_disagreement():
     agreement = LocalAgreement()
     agreement.insert(words("which on the following"))
@@ -88,9 +98,9 @@ def test_repeated_ngram_at_the_commit_boundary_is_dropped():
 
 def test_ngram_deduplication_prefers_the_longest_overlap():
     agreement = LocalAgreement()
-    agreement.insert(words("x a b a"))
+    agreement.insert(words("x a b a y"))
     agreement.flush()
-    agreement.insert(words("x a b a"))
+    agreement.insert(words("x a b a y"))
     agreement.flush()  # committed "x a b a", ends at 2.0 s
     agreement.insert(words("a b a c", start=1.95))  # a re-read of "a b a", then the new "c"
     assert agreement.flush() == []
@@ -99,13 +109,14 @@ def test_ngram_deduplication_prefers_the_longest_overlap():
 
 def test_no_deduplication_far_from_the_commit_point():
     agreement = LocalAgreement()
-    agreement.insert(words("no"))
+    agreement.insert(words("no no"))
     agreement.flush()
-    agreement.insert(words("no"))
-    agreement.flush()
-    agreement.insert(words("no means no", start=5.0))  # said again, seconds later
-    agreement.flush()
-    assert texts(agreement.complete()) == "no means no"
+    agreement.insert(words("no no"))
+    assert texts(agreement.flush()) == "no"
+    agreement.insert(words("no means no", start=5.0))  # said again, seconds later: kept
+    assert texts(agreement.flush()) == "no"  # (and it agrees with the previous tail)
+    assert texts(agreement.committed) == "no no"
+    assert texts(agreement.complete()) == "means no"
 
 
 def test_commit_all_commits_the_latest_hypothesis():

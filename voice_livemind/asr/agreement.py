@@ -12,6 +12,8 @@ Differences from whisper_streaming, each for a reason:
   since it was decoded with more right context.
 - The n-gram de-duplication at the commit boundary tries the longest overlap first, so a
   hypothesis that re-reads "a b a" after a committed "a b a" drops all three words, not one.
+- The newest hypothesis' last word is not committed by agreement: it has no right context, and
+  its punctuation at the end of the buffer is a guess.
 - `commit_all()` commits the latest hypothesis wholesale, for the end of an utterance or a pause
   (no second hypothesis will come to confirm its tail).
 """
@@ -83,7 +85,9 @@ class LocalAgreement:
         that does not trust hypotheses of very short buffers yet).
         """
         commit: list[Word] = []
-        for new, previous in zip(self._new, self._previous, strict=False):
+        # The newest hypothesis' last word is never committed: its spelling, and above all its
+        # punctuation ("capital." at the buffer's end), depends on the words that follow.
+        for new, previous in zip(self._new[:-1], self._previous, strict=False):
             if new.key != previous.key or not commit_allowed:
                 break
             commit.append(new)

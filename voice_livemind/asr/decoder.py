@@ -32,6 +32,12 @@ _MAX_FRAMES = 3_000  # 30 s, the window Whisper was trained on
 _MAX_NEW_TOKENS = 200  # 448-token context minus a full 223-token prompt and the SOT tokens
 
 
+def _clean(word: str) -> str:
+    """Whisper's trailing "..." marks a buffer that ends mid-sentence, not speech; left in the
+    committed text it would end up in prompts, and Whisper copies the prompt's style."""
+    return word.strip().replace("...", "").replace("…", "")
+
+
 class ShortContextWhisperModel(WhisperModel):
     """A `WhisperModel` whose encoder runs on the first `encode_frames` mel frames only.
 
@@ -52,7 +58,7 @@ class ShortContextWhisperModel(WhisperModel):
 class DecoderConfig:
     language: str | None = "en"  # None: let a multilingual model detect it (costs a pass)
     beam_size: int = 1
-    audio_context_pad_s: float | None = 1.0  # None: encode the standard 30 s window
+    audio_context_pad_s: float | None = 3.0  # None: encode the standard 30 s window
     max_tokens_per_s: float = 8.0  # ~3x normal speech (words plus timestamp tokens)
     max_words_per_s: float = 6.0  # more is a loop running past the audio (speech: 2-4 words/s)
     no_speech_prob: float = 0.6  # with avg_logprob below -1: Whisper's own "no speech" rule
@@ -108,7 +114,7 @@ class WhisperDecoder:
                 continue
             if is_hallucination(segment.text):
                 continue
-            words.extend(Word(w.start, w.end, w.word.strip()) for w in segment.words or [])
+            words.extend(Word(w.start, w.end, _clean(w.word)) for w in segment.words or [])
         # Bare punctuation ("." "...") is no word; committed, it ends up in later prompts, and a
         # prompt ending in ". ." makes Whisper answer with another "." and stop.
         return cut_loops([w for w in words if any(c.isalnum() for c in w.text)])

@@ -12,6 +12,7 @@ start an utterance); it ends after `min_silence_s` below `neg_threshold`.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,7 @@ import numpy as np
 SAMPLE_RATE = 16_000
 _WINDOW = 512  # samples per Silero window at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous window Silero sees before each window
+_HISTORY = 1_000  # windows of probabilities kept for `quietest()` (32 s)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class StreamingVad:
         self._candidate_start: float | None = None  # loud enough, not yet long enough
         self._silence_start: float | None = None  # in speech: where the current silence began
         self.last_voiced_t = 0.0  # end of the last window at or above `threshold`
+        self._history: deque[float] = deque(maxlen=_HISTORY)  # recent speech probabilities
 
     @property
     def processed_t(self) -> float:
@@ -94,6 +97,18 @@ class StreamingVad:
             transitions.extend(self._step(float(p)))
         return transitions
 
+    def quietest(self, start_t: float, end_t: float) -> tuple[float, float] | None:
+        """The middle of the least speech-like window between two stream times, and its
+        probability (the latest one among equals); None when no such window is remembered."""
+        first = self._windows - len(self._history)  # index of the oldest remembered window
+        lo = max(first, int(np.ceil(start_t * SAMPLE_RATE / _WINDOW)))
+        hi = min(self._windows, int(end_t * SAMPLE_RATE / _WINDOW))
+        if hi <= lo:
+            return None
+        probs = np.asarray(self._history)[lo - first : hi - first]
+        i = len(probs) - 1 - int(np.argmin(probs[::-1]))
+        return (lo + i + 0.5) * _WINDOW / SAMPLE_RATE, float(probs[i])
+
     def flush(self) -> list[VadTransition]:
         """End of stream: close an open utterance at the last voiced time."""
         self._pending = np.zeros(0, dtype=np.float32)
@@ -118,6 +133,7 @@ class StreamingVad:
         start_t = self.processed_t
         self._windows += 1
         end_t = self.processed_t
+        self._history.append(p)
         voiced, silent = p >= cfg.threshold, p < cfg.silence_threshold
         if voiced:
             self.last_voiced_t = end_t
