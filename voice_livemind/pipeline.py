@@ -218,7 +218,7 @@ class VoicePipeline:
             event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
             self.bus.publish(event)
             if isinstance(event, SpeechStarted) and self.speaker is not None:
-                self.speaker.interrupt(self.session.turn)  # barge-in (if it was speaking)
+                self.speaker.interrupt()  # barge-in (if it was speaking)
             elif isinstance(event, WordsCommitted) and event.text.strip():
                 await self._finish_answering()
                 self.session.feed(event.text)

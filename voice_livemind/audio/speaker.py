@@ -78,6 +78,7 @@ class SentenceSpeaker:
         # return before playing (a network client buffers): this is when the listener stops
         # hearing the answer, so barge-in is possible until then.
         self._playing_until = 0.0
+        self._turn = 0  # the turn whose answer is (or was last) spoken
 
     @property
     def speaking(self) -> bool:
@@ -85,7 +86,7 @@ class SentenceSpeaker:
         busy = self._current is not None and not self._current.done()
         return busy or self.clock.now() < self._playing_until
 
-    def interrupt(self, turn: int = 0) -> bool:
+    def interrupt(self) -> bool:
         """Barge-in: stop speaking now. Pending sentences are dropped, the running `speak` returns
         what it had spoken, and `SpeechInterrupted` tells players to drop unheard audio.
         Returns False (and does nothing) when nothing was being spoken."""
@@ -96,13 +97,14 @@ class SentenceSpeaker:
         self._playing_until = now
         if self._current is not None:
             self._current.cancel()
-        self.on_event(SpeechInterrupted(t=now, turn=turn, unplayed_s=round(unplayed, 3)))
+        self.on_event(SpeechInterrupted(t=now, turn=self._turn, unplayed_s=round(unplayed, 3)))
         return True
 
     async def speak(self, deltas: AsyncIterable[str], turn: int = 0) -> SpeechReport:
         """Consume `deltas` to the end, speaking each sentence as soon as it is complete (or
         until `interrupt()`)."""
         progress = _Progress()
+        self._turn = turn
         task = asyncio.create_task(self._speak(deltas, turn, progress))
         self._current = task
         try:
