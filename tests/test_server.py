@@ -49,6 +49,8 @@ def test_parse_valid_messages():
         Mode.BASELINE, 16000, False
     )
     assert parse_message('{"type":"text","text":"Hi.","final":true}', 100) == TextInput("Hi.", True)
+    edit = '{"type":"text","text":"Hi there.","revise":true}'
+    assert parse_message(edit, 100) == TextInput("Hi there.", revise=True)
     assert parse_message('{"type":"end"}', 100) == EndInput()
     assert parse_message('{"type":"mode","mode":"livemind"}', 100) == SetMode(Mode.LIVEMIND)
 
@@ -137,9 +139,11 @@ async def test_multi_turn_keeps_history_and_mode_switches_between_turns(models):
         assert "tts_audio" not in types(first)  # speech off for this client
         await client.send({"type": "mode", "mode": "baseline"})
         assert (await client.until("mode", 5))[-1]["mode"] == "baseline"
-        await client.send_text("And three more?")
+        await client.send_text("And three more? Or four?")
+        await client.send({"type": "text", "text": "And three more?", "revise": True})  # an edit
         await client.end()
         second = await client.until("turn_summary", 30)
+        assert second[-1]["figures"]["transcript"] == "And three more?"
         started = next(m for m in second if m["type"] == "answer_started")
         assert started["mode"] == "baseline" and started["turn"] == 1
         last = engine.answer_calls[-1].messages

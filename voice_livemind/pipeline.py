@@ -170,10 +170,14 @@ class VoicePipeline:
         """A turn's answer is being made or spoken."""
         return self._answering is not None and not self._answering.done()
 
-    async def feed_text(self, text: str) -> None:
-        """Typed input, as committed words are for speech (waits for an answer in progress)."""
+    async def feed_text(self, text: str, revise: bool = False) -> None:
+        """Typed input, as committed words are for speech (waits for an answer in progress);
+        `revise`: `text` is the turn's whole input after an edit."""
         await self._finish_answering()
-        self.session.feed(text)
+        if revise:
+            self.session.revise(text)
+        else:
+            self.session.feed(text)
 
     def end_input(self) -> bool:
         """Typed input is complete: answer it, as the end of an utterance does for speech.

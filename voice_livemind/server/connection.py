@@ -150,7 +150,7 @@ class Connection:
             elif self.pipeline is None:
                 raise ProtocolError("not_started", 'send {"type": "start"} first')
             elif isinstance(message, TextInput):
-                await self.pipeline.feed_text(message.text)
+                await self.pipeline.feed_text(message.text, revise=message.revise)
                 if message.final:
                     self._end_input()
             elif isinstance(message, EndInput):

@@ -6,6 +6,7 @@ machine-readable `code` and a one-line message; the connection reports it and go
 Client -> server (JSON text frames, each with a `type`):
     {"type": "start", "mode": "livemind"|"baseline", "sample_rate": 16000, "speech": true}
     {"type": "text", "text": "...", "final": false}    typed input, streamed as typed
+    {"type": "text", "text": "...", "revise": true}     an edit: the turn's whole input so far
     {"type": "end"}                                     typed input is complete: answer it
     {"type": "mode", "mode": "baseline"}                switch mode (between turns)
     binary frames: 16-bit little-endian mono PCM at the declared rate (16 kHz only)
@@ -48,6 +49,7 @@ class Start:
 class TextInput:
     text: str
     final: bool = False
+    revise: bool = False  # `text` replaces the turn's input (an edit) instead of extending it
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ def parse_message(raw: str, max_text_chars: int) -> ClientMessage:
             raise ProtocolError(
                 "too_large", f"text of {len(text)} characters; at most {max_text_chars} a message"
             )
-        return TextInput(text, _field(data, "final", bool, False))
+        final, revise = _field(data, "final", bool, False), _field(data, "revise", bool, False)
+        return TextInput(text, final, revise)
     if kind == "end":
         return EndInput()
     if kind == "mode":
