@@ -32,7 +32,9 @@ async def run_serve(args: argparse.Namespace, open_engines: Any, session_config:
 
     if args.max_sessions < 1 or args.idle_timeout <= 0:
         raise ValueError("--max-sessions must be >= 1 and --idle-timeout positive")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("voice_livemind").setLevel(logging.INFO)
     engine, answer_engine = await open_engines(args)
     try:
         shared = await asyncio.to_thread(
