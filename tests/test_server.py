@@ -188,6 +188,20 @@ async def test_bad_input_gets_errors_and_the_session_goes_on(models):
         await ws.close()
 
 
+async def test_a_huge_frame_closes_only_that_connection(models):
+    limits = Limits(max_frame_bytes=3200)  # aiohttp's own limit: 4x, 12,800 bytes
+    async with running_server(shared_with(models, ScriptedEngine()), limits) as server:
+        other = await server.connect(speech=False)
+        huge = await server.connect(speech=False)
+        await huge.ws.send_bytes(b"\x00" * 20_000)
+        with pytest.raises(ServerClosed):
+            await huge.until("error", 5)
+        assert huge.ws.close_code == 1009  # message too big
+        await wait_until(lambda: server.sessions == 1, timeout=5)
+        await other.send_text("Fine?", final=True)
+        assert (await other.until("answer_done", 30))[-1]["text"] == "The answer is 42."
+
+
 async def test_session_limit_refuses_clearly_and_frees_on_close(models):
     async with running_server(shared_with(models, ScriptedEngine()), Limits(2)) as server:
         first, second = await server.connect(speech=False), await server.connect(speech=False)
