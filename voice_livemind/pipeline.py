@@ -16,6 +16,7 @@ turn ends with a `TurnSummary` event: the latency summary, from the turn's event
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import dataclasses
 from collections.abc import AsyncIterator
@@ -53,7 +54,7 @@ class VoiceTurn:
     transcript: str
     answer_text: str
     answer_letter: str | None
-    speech_end_s: float | None  # where speech ended in the audio (VAD)
+    speech_end_s: float | None  # where speech ended in the audio (VAD), audio seconds
     utterance_end_s: float | None  # when the end of the utterance was detected
     inferences_before_speech_end: int
     end_of_speech_to_answer_s: float | None
@@ -79,11 +80,54 @@ class TurnSummary(Event):
     figures: VoiceTurn
 
 
-def measure_turn(events: list[Event], result: TurnResult | None, error: str | None) -> VoiceTurn:
-    """The turn's figures, from its events only (the latency log is the source of truth)."""
+class AudioArrivals:
+    """When the audio arrived, on the pipeline's clock: maps audio (stream) time to clock time.
+
+    Audio time equals clock time only while audio flows without a break. A network client stops
+    sending between turns (a microphone switched off), so the end of speech is placed on the
+    clock by when that audio arrived, not by how much audio came before it.
+    """
+
+    _KEEP = 20_000  # frames remembered (over 15 minutes of 50 ms frames)
+
+    def __init__(self) -> None:
+        self._ends: list[float] = []  # audio time at the end of each frame
+        self._arrived: list[float] = []  # clock time it arrived
+        self._received_s = 0.0
+
+    def record(self, duration_s: float, now: float) -> None:
+        self._received_s += duration_s
+        self._ends.append(self._received_s)
+        self._arrived.append(now)
+        if len(self._ends) > 2 * self._KEEP:
+            del self._ends[: self._KEEP], self._arrived[: self._KEEP]
+
+    def clock_time(self, audio_t: float) -> float | None:
+        """When the audio at `audio_t` arrived (None: before anything remembered)."""
+        if not self._ends or audio_t < self._ends[0] - 1.0:
+            return None
+        i = min(bisect.bisect_left(self._ends, audio_t), len(self._ends) - 1)
+        return self._arrived[i] - (self._ends[i] - audio_t)
+
+
+def measure_turn(
+    events: list[Event],
+    result: TurnResult | None,
+    error: str | None,
+    arrivals: AudioArrivals | None = None,
+) -> VoiceTurn:
+    """The turn's figures, from its events only (the latency log is the source of truth).
+
+    Latencies from the end of speech are on the clock of the events: `arrivals` places the end
+    of speech (audio time) on it; without it, audio time is taken for clock time."""
     utterance = next((e for e in events if isinstance(e, UtteranceEnded)), None)
     heard = events[: events.index(utterance)] if utterance else events
-    speech_end = next((e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None)
+    speech_end_audio = next(
+        (e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None
+    )
+    speech_end = speech_end_audio
+    if arrivals is not None and speech_end_audio is not None:
+        speech_end = arrivals.clock_time(speech_end_audio)
     done = next((e for e in events if isinstance(e, AnswerDone)), None)
     first_audio = next((e for e in events if isinstance(e, TtsFirstAudio)), None)
 
@@ -103,7 +147,7 @@ def measure_turn(events: list[Event], result: TurnResult | None, error: str | No
         transcript=result.text if result else (utterance.text if utterance else ""),
         answer_text=answer,
         answer_letter=extract_answer(answer, _LETTERS),
-        speech_end_s=speech_end,
+        speech_end_s=speech_end_audio,
         utterance_end_s=utterance.t if utterance else None,
         inferences_before_speech_end=sum(
             1 for e in early if speech_end is not None and e.t < speech_end
@@ -144,6 +188,7 @@ class VoicePipeline:
         self._answering: asyncio.Task[None] | None = None
         self._turn_events: list[Event] = []
         self._log = self.bus.subscribe()
+        self._arrivals = AudioArrivals()
 
     async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
         """Consume the source to its end (or until cancelled) and return the answered turns."""
@@ -192,10 +237,10 @@ class VoicePipeline:
             await self._answering
             self._answering = None
 
-    @staticmethod
-    async def _read(frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
+    async def _read(self, frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
         try:
             async for frame in frames:
+                self._arrivals.record(frame.duration, self.clock.now())
                 queue.put_nowait(frame)
         finally:
             queue.put_nowait(None)
@@ -244,7 +289,7 @@ class VoicePipeline:
         if speaking is not None:
             await speaking
         self.bus.unsubscribe(deltas)
-        turn = measure_turn(self._drain_log(), result, error)
+        turn = measure_turn(self._drain_log(), result, error, self._arrivals)
         self.turns.append(turn)
         number = result.turn if result else self.session.turn - 1
         self.bus.publish(TurnSummary(t=self.clock.now(), turn=number, figures=turn))
