@@ -186,7 +186,7 @@ def started_server(args: argparse.Namespace, max_users: int):
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600
         while not (found := re.search(r"serving on http://(\S+)/", log.read_text())):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"load: the server did not start; see {log}")
