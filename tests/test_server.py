@@ -231,6 +231,11 @@ async def test_idle_session_is_closed_and_others_are_not(models):
         assert (await busy.until("answer_done", 30))[-1]["text"] == "The answer is 42."
 
 
+class BrokenDecoder:
+    def decode(self, audio, prompt=""):
+        raise RuntimeError("the model\nexploded")
+
+
 @pytest.fixture(scope="module")
 def spoken_question():
     return with_silence(synthesize(SPOKEN), before=0.3, after=1.5)
@@ -280,3 +285,16 @@ async def test_spoken_turns_with_barge_in(models, spoken_question):
         assert all(0 < m["figures"]["end_of_speech_to_first_audio_s"] < 60 for m in summaries)
         history = engine.answer_calls[-1].messages
         assert {"role": "assistant", "content": long_answer} in history
+
+
+async def test_a_failing_recogniser_is_reported_and_typing_still_works(models, spoken_question):
+    engine = ScriptedEngine()
+    async with running_server(shared_with(models, engine, decoder=BrokenDecoder())) as server:
+        client = await server.connect(speech=False)
+        await client.send_audio(spoken_question)
+        error = (await client.until("error", 30))[-1]
+        assert error["code"] == "asr_failed" and error["message"].endswith("the model exploded")
+        await client.send_audio(spoken_question[:1600])  # audio after that: told again
+        assert (await client.until("error", 30))[-1]["code"] == "asr_failed"
+        await client.send_text("Typed instead.", final=True)
+        assert (await client.until("answer_done", 30))[-1]["text"] == "The answer is 42."

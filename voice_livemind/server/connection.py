@@ -104,6 +104,7 @@ class Connection:
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
         self._samples_received = 0
         self._tasks: list[asyncio.Task[object]] = []
+        self._listening: asyncio.Task[object] | None = None  # the pipeline, over the audio
 
     async def run(self) -> None:
         """Serve the client until it leaves, idles out or the server stops."""
@@ -168,6 +169,12 @@ class Connection:
             if self.pipeline is None:
                 raise ProtocolError("not_started", 'send {"type": "start"} before audio')
             samples = pcm16_samples(data, self.limits.max_frame_bytes)
+            if (
+                self._listening and self._listening.done()
+            ):  # the pipeline stopped: say why instead of queueing audio
+                failure = None if self._listening.cancelled() else self._listening.exception()
+                reason = one_line(failure) if failure else "stopped"
+                raise ProtocolError("asr_failed", f"speech recognition failed: {reason}")
         except ProtocolError as exc:
             self._error(exc.code, str(exc))
             return
@@ -193,10 +200,8 @@ class Connection:
             recognizer, session, speaker, asr_executor=shared.asr_executor
         )
         events = bus.subscribe()
-        self._tasks += [
-            asyncio.create_task(self._forward(events)),
-            asyncio.create_task(self.pipeline.run(self._audio_frames())),
-        ]
+        self._listening = asyncio.create_task(self._listen(self.pipeline))
+        self._tasks += [asyncio.create_task(self._forward(events)), self._listening]
         self._send(
             {
                 "type": "ready",
@@ -222,6 +227,14 @@ class Connection:
             raise ProtocolError("busy", "the mode can change between turns only")
         session.config = dataclasses.replace(session.config, mode=message.mode)
         self._send({"type": "mode", "mode": message.mode.value})
+
+    async def _listen(self, pipeline: VoicePipeline) -> None:
+        try:
+            await pipeline.run(self._audio_frames())
+        except Exception as exc:  # Whisper failed: speech is off, typing still works
+            log.exception("speech recognition failed")
+            self._error("asr_failed", f"speech recognition failed: {one_line(exc)}")
+            raise
 
     async def _audio_frames(self) -> AsyncIterator[AudioFrame]:
         while (frame := await self._frames.get()) is not None:
