@@ -169,9 +169,8 @@ class Connection:
             if self.pipeline is None:
                 raise ProtocolError("not_started", 'send {"type": "start"} before audio')
             samples = pcm16_samples(data, self.limits.max_frame_bytes)
-            if (
-                self._listening and self._listening.done()
-            ):  # the pipeline stopped: say why instead of queueing audio
+            # The pipeline stopped (Whisper failed): say why instead of queueing audio.
+            if self._listening and self._listening.done():
                 failure = None if self._listening.cancelled() else self._listening.exception()
                 reason = one_line(failure) if failure else "stopped"
                 raise ProtocolError("asr_failed", f"speech recognition failed: {reason}")
