@@ -14,11 +14,13 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
 fi
 
 echo "setting up $VENV (first run: about 5 minutes)..."
-# System libraries: espeak-ng for pyttsx3 (speech out), PortAudio for sounddevice (microphone).
-if ! dpkg -s espeak-ng libportaudio2 >/dev/null 2>&1; then
+# System libraries: espeak-ng for pyttsx3 (speech out), PortAudio for sounddevice (microphone),
+# chromium + chromium-driver for the playground's headless browser test.
+APT_PACKAGES="espeak-ng libportaudio2 chromium chromium-driver"
+if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
     sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq espeak-ng libportaudio2 >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $APT_PACKAGES >/dev/null
 fi
 [[ -x "$VENV/bin/python" ]] || "${PYTHON:-python3.11}" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }

@@ -262,6 +262,29 @@ async def test_cancelling_a_speech_stops_it() -> None:
     assert sink.seconds_written == pytest.approx(0.1)  # only "One." was spoken
 
 
+async def test_interrupt_stops_speech_mid_answer_and_while_audio_still_plays() -> None:
+    from voice_livemind.audio import NullSink, SpeechInterrupted
+
+    events: list[Event] = []
+    sink, clock = NullSink(), Clock()
+    speaker = SentenceSpeaker(ToneSynthesizer(), sink, clock=clock, on_event=events.append)
+    assert not speaker.speaking and speaker.interrupt() is False  # nothing to stop
+    task = asyncio.create_task(speaker.speak(deltas("One. ", "Two. ", "Three. ", pause=0.2), 4))
+    await asyncio.sleep(0.3)
+    assert speaker.speaking and speaker.interrupt() is True
+    report = await task  # returns what was spoken, does not raise
+    assert report.sentences == ("One.",) and sink.seconds_written == pytest.approx(0.1)
+    kinds = [type(e) for e in events]
+    assert kinds == [TtsFirstAudio, SpeechInterrupted, TtsDone]
+    assert events[-1].interrupted and events[1].turn == 4
+    # Fully sent but not yet heard (a client plays at its own pace): still interruptible.
+    events.clear()
+    await speaker.speak(deltas("A sentence."), turn=5)
+    assert speaker.speaking  # 0.1 s of audio, handed out just now
+    assert speaker.interrupt() and not speaker.speaking
+    assert events[-1].type == "speech_interrupted" and 0 < events[-1].unplayed_s <= 0.1
+
+
 async def test_speaker_with_real_tts_writes_every_sentence(
     synthesizer: SpeechSynthesizer, tmp_path: Path
 ) -> None:

@@ -125,3 +125,16 @@ def test_replay_of_a_missing_file_is_a_one_line_error(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1
     assert lines[0].startswith("voice-livemind: error:") and "none.wav" in lines[0]
+
+
+def test_audio_arrivals_place_speech_on_the_clock_across_breaks_in_the_audio():
+    from voice_livemind.pipeline import AudioArrivals
+
+    arrivals = AudioArrivals()
+    for i in range(10):  # 1 s of audio in real time, arriving at clock 5.1 ... 6.0
+        arrivals.record(0.1, 5.1 + i / 10)
+    for i in range(10):  # the client stopped for a minute, then another second of audio
+        arrivals.record(0.1, 66.1 + i / 10)
+    assert arrivals.clock_time(0.55) == pytest.approx(5.55)
+    assert arrivals.clock_time(1.5) == pytest.approx(66.5)  # not 6.5: the break is counted
+    assert arrivals.clock_time(2.3) == pytest.approx(67.3)  # past the end: the last frame's rate

@@ -17,6 +17,7 @@ from .llm.base import EngineError, SamplingSettings
 from .prompts import PromptFormat
 from .samples import MULTIPLE_CHOICE_ANSWER_PREFIX, MULTIPLE_CHOICE_INSTRUCTION, SAMPLE_QUESTION
 from .segmenter import Granularity
+from .server.command import add_serve_parser
 from .session import EndPolicy, LiveMindSession, Mode, SessionConfig
 from .voice_cli import add_voice_parsers
 
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_livemind_args(parser)
 
     add_voice_parsers(commands, add_common)
+    add_serve_parser(commands, add_common)
     analyze = commands.add_parser("analyze", help="tables and plots from bench results")
     analyze.add_argument("files", nargs="+", help="results files (JSONL) from bench")
     analyze.add_argument("--csv", default=None, help="also write the table as CSV here")
@@ -319,6 +321,12 @@ async def run_voice_command(args: argparse.Namespace) -> int:
     return await run_voice(args, _open_engines, session_config)
 
 
+async def run_serve_command(args: argparse.Namespace) -> int:
+    from .server.command import run_serve
+
+    return await run_serve(args, _open_engines, session_config)
+
+
 async def run_analyze_command(args: argparse.Namespace) -> int:
     from .analyze import run_analyze
 
@@ -327,7 +335,12 @@ async def run_analyze_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"text": run_text, "bench": run_bench_command, "analyze": run_analyze_command}
+    commands = {
+        "text": run_text,
+        "bench": run_bench_command,
+        "analyze": run_analyze_command,
+        "serve": run_serve_command,
+    }
     for voice_command in ("replay", "listen", "demo"):
         commands[voice_command] = run_voice_command
     try:

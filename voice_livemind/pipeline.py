@@ -4,26 +4,42 @@ Stages pass typed events over the session's `EventBus`; this module only moves t
 The recogniser's committed words are fed to the session as they stabilise, so LiveMind thinks
 while the user is still talking; its end of utterance ends the session's input. Each utterance
 with words in it is one turn of the conversation. Whisper runs on one worker thread so the event
-loop stays free for the audio clock, the LLM stream and TTS.
+loop stays free for the audio clock, the LLM stream and TTS; a server passes one worker shared by
+all its pipelines (Whisper's model is shared and must decode one buffer at a time).
+
+Typed input takes the same path (`feed_text`, `end_input`), so a conversation may mix speech
+and text. When the user starts speaking while an answer is being spoken (barge-in), the speech
+stops; the answer's text still completes and stays in the conversation history. Every answered
+turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .asr.events import SpeechEnded, UtteranceEnded, WordsCommitted
+from .asr.events import SpeechEnded, SpeechStarted, UtteranceEnded, WordsCommitted
 from .asr.recognizer import StreamingRecognizer
-from .audio.events import TtsFirstAudio
+from .audio.events import TtsDone, TtsFirstAudio
 from .audio.frames import AudioFrame
 from .audio.speaker import SentenceSpeaker
-from .events import AnswerDelta, AnswerDone, ErrorEvent, Event, InferenceStarted
+from .events import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerFirstToken,
+    ErrorEvent,
+    Event,
+    InferenceDone,
+    InferenceStarted,
+    InputEnded,
+)
 from .llm.base import EngineError
 from .scoring import extract_answer
 from .session import LiveMindSession, TurnResult
@@ -38,22 +54,80 @@ class VoiceTurn:
     transcript: str
     answer_text: str
     answer_letter: str | None
-    speech_end_s: float | None  # where speech ended in the audio (VAD)
+    speech_end_s: float | None  # where speech ended in the audio (VAD), audio seconds
     utterance_end_s: float | None  # when the end of the utterance was detected
     inferences_before_speech_end: int
     end_of_speech_to_answer_s: float | None
     end_of_speech_to_first_audio_s: float | None
     error: str | None = None
+    # From the end of input (the end of the utterance, or of typed text): what a typing user
+    # feels, and the paper's latency (to the complete answer).
+    inferences: int = 0
+    input_end_to_first_token_s: float | None = None
+    input_end_to_answer_s: float | None = None
+    input_end_to_first_audio_s: float | None = None
+    speech_interrupted: bool = False  # the user barged in while the answer was spoken
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def measure_turn(events: list[Event], result: TurnResult | None, error: str | None) -> VoiceTurn:
-    """The turn's figures, from its events only (the latency log is the source of truth)."""
+@dataclass(frozen=True, kw_only=True)
+class TurnSummary(Event):
+    """A turn is over: its figures (published on the bus, so the latency log has them too)."""
+
+    type: ClassVar[str] = "turn_summary"
+    figures: VoiceTurn
+
+
+class AudioArrivals:
+    """When the audio arrived, on the pipeline's clock: maps audio (stream) time to clock time.
+
+    Audio time equals clock time only while audio flows without a break. A network client stops
+    sending between turns (a microphone switched off), so the end of speech is placed on the
+    clock by when that audio arrived, not by how much audio came before it.
+    """
+
+    _KEEP = 20_000  # frames remembered (over 15 minutes of 50 ms frames)
+
+    def __init__(self) -> None:
+        self._ends: list[float] = []  # audio time at the end of each frame
+        self._arrived: list[float] = []  # clock time it arrived
+        self._received_s = 0.0
+
+    def record(self, duration_s: float, now: float) -> None:
+        self._received_s += duration_s
+        self._ends.append(self._received_s)
+        self._arrived.append(now)
+        if len(self._ends) > 2 * self._KEEP:
+            del self._ends[: self._KEEP], self._arrived[: self._KEEP]
+
+    def clock_time(self, audio_t: float) -> float | None:
+        """When the audio at `audio_t` arrived (None: before anything remembered)."""
+        if not self._ends or audio_t < self._ends[0] - 1.0:
+            return None
+        i = min(bisect.bisect_left(self._ends, audio_t), len(self._ends) - 1)
+        return self._arrived[i] - (self._ends[i] - audio_t)
+
+
+def measure_turn(
+    events: list[Event],
+    result: TurnResult | None,
+    error: str | None,
+    arrivals: AudioArrivals | None = None,
+) -> VoiceTurn:
+    """The turn's figures, from its events only (the latency log is the source of truth).
+
+    Latencies from the end of speech are on the clock of the events: `arrivals` places the end
+    of speech (audio time) on it; without it, audio time is taken for clock time."""
     utterance = next((e for e in events if isinstance(e, UtteranceEnded)), None)
     heard = events[: events.index(utterance)] if utterance else events
-    speech_end = next((e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None)
+    speech_end_audio = next(
+        (e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None
+    )
+    speech_end = speech_end_audio
+    if arrivals is not None and speech_end_audio is not None:
+        speech_end = arrivals.clock_time(speech_end_audio)
     done = next((e for e in events if isinstance(e, AnswerDone)), None)
     first_audio = next((e for e in events if isinstance(e, TtsFirstAudio)), None)
 
@@ -62,11 +136,18 @@ def measure_turn(events: list[Event], result: TurnResult | None, error: str | No
 
     answer = done.text if done else ""
     early = [e for e in events if isinstance(e, InferenceStarted)]
+    input_end = next((e.t for e in events if isinstance(e, InputEnded)), None)
+    first_token = next((e.t for e in events if isinstance(e, AnswerFirstToken)), None)
+
+    def since_input_end(t: float | None) -> float | None:
+        return None if t is None or input_end is None else round(t - input_end, 4)
+
+    tts_done = next((e for e in events if isinstance(e, TtsDone)), None)
     return VoiceTurn(
         transcript=result.text if result else (utterance.text if utterance else ""),
         answer_text=answer,
         answer_letter=extract_answer(answer, _LETTERS),
-        speech_end_s=speech_end,
+        speech_end_s=speech_end_audio,
         utterance_end_s=utterance.t if utterance else None,
         inferences_before_speech_end=sum(
             1 for e in early if speech_end is not None and e.t < speech_end
@@ -74,6 +155,11 @@ def measure_turn(events: list[Event], result: TurnResult | None, error: str | No
         end_of_speech_to_answer_s=since_speech_end(done.t if done else None),
         end_of_speech_to_first_audio_s=since_speech_end(first_audio.t if first_audio else None),
         error=error,
+        inferences=sum(1 for e in events if isinstance(e, InferenceDone)),
+        input_end_to_first_token_s=since_input_end(first_token),
+        input_end_to_answer_s=since_input_end(done.t if done else None),
+        input_end_to_first_audio_s=since_input_end(first_audio.t if first_audio else None),
+        speech_interrupted=bool(tts_done and tts_done.interrupted),
     )
 
 
@@ -85,6 +171,8 @@ class VoicePipeline:
         recognizer: StreamingRecognizer,
         session: LiveMindSession,
         speaker: SentenceSpeaker | None = None,
+        *,
+        asr_executor: concurrent.futures.Executor | None = None,
     ) -> None:
         self.recognizer = recognizer
         self.session = session
@@ -93,10 +181,14 @@ class VoicePipeline:
         self.clock = session.clock
         self.turns: list[VoiceTurn] = []
         # Whisper is not thread-safe and its work must stay in order: one worker.
-        self._asr_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asr")
+        self._owns_asr_thread = asr_executor is None
+        self._asr_thread = asr_executor or concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="asr"
+        )
         self._answering: asyncio.Task[None] | None = None
         self._turn_events: list[Event] = []
         self._log = self.bus.subscribe()
+        self._arrivals = AudioArrivals()
 
     async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
         """Consume the source to its end (or until cancelled) and return the answered turns."""
@@ -114,13 +206,41 @@ class VoicePipeline:
             reader.cancel()
             if self._answering is not None and not self._answering.done():
                 self._answering.cancel()
-            self._asr_thread.shutdown(wait=False, cancel_futures=True)
+            if self._owns_asr_thread:
+                self._asr_thread.shutdown(wait=False, cancel_futures=True)
         return self.turns
 
-    @staticmethod
-    async def _read(frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
+    @property
+    def answering(self) -> bool:
+        """A turn's answer is being made or spoken."""
+        return self._answering is not None and not self._answering.done()
+
+    async def feed_text(self, text: str, revise: bool = False) -> None:
+        """Typed input, as committed words are for speech (waits for an answer in progress);
+        `revise`: `text` is the turn's whole input after an edit."""
+        await self._finish_answering()
+        if revise:
+            self.session.revise(text)
+        else:
+            self.session.feed(text)
+
+    def end_input(self) -> bool:
+        """Typed input is complete: answer it, as the end of an utterance does for speech.
+        Returns False when there is nothing to answer (no input, or an answer in progress)."""
+        if self.answering or not self.session.text.strip():
+            return False
+        self._answering = asyncio.create_task(self._answer())
+        return True
+
+    async def _finish_answering(self) -> None:
+        if self._answering is not None:  # the next turn starts: finish this one first
+            await self._answering
+            self._answering = None
+
+    async def _read(self, frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
         try:
             async for frame in frames:
+                self._arrivals.record(frame.duration, self.clock.now())
                 queue.put_nowait(frame)
         finally:
             queue.put_nowait(None)
@@ -146,10 +266,10 @@ class VoicePipeline:
             # ASR events carry stream time; the log is on the pipeline's clock.
             event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
             self.bus.publish(event)
-            if isinstance(event, WordsCommitted) and event.text.strip():
-                if self._answering is not None:  # the next turn starts: finish this one first
-                    await self._answering
-                    self._answering = None
+            if isinstance(event, SpeechStarted) and self.speaker is not None:
+                self.speaker.interrupt()  # barge-in (if it was speaking)
+            elif isinstance(event, WordsCommitted) and event.text.strip():
+                await self._finish_answering()
                 self.session.feed(event.text)
             elif isinstance(event, UtteranceEnded) and self.session.text.strip():
                 self._answering = asyncio.create_task(self._answer())
@@ -169,7 +289,10 @@ class VoicePipeline:
         if speaking is not None:
             await speaking
         self.bus.unsubscribe(deltas)
-        self.turns.append(measure_turn(self._drain_log(), result, error))
+        turn = measure_turn(self._drain_log(), result, error, self._arrivals)
+        self.turns.append(turn)
+        number = result.turn if result else self.session.turn - 1
+        self.bus.publish(TurnSummary(t=self.clock.now(), turn=number, figures=turn))
 
     def _drain_log(self) -> list[Event]:
         events = []

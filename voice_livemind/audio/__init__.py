@@ -6,7 +6,7 @@ imported only when the class that needs them is used.
 """
 
 from .errors import AudioError, AudioSinkError, AudioSourceError, TtsError
-from .events import TtsDone, TtsFirstAudio
+from .events import SpeechInterrupted, TtsDone, TtsFirstAudio
 from .frames import SAMPLE_RATE, AudioFrame, frame_length
 from .sentences import SentenceSplitter, clean_for_speech, split_sentences
 from .sinks import AudioSink, NullSink, SpeakerSink, WavSink
@@ -29,6 +29,7 @@ __all__ = [
     "SentenceSpeaker",
     "SentenceSplitter",
     "SpeakerSink",
+    "SpeechInterrupted",
     "SpeechReport",
     "SpeechSynthesizer",
     "TtsDone",

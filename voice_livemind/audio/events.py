@@ -25,3 +25,13 @@ class TtsDone(Event):
     sentences: int  # spoken sentences
     audio_s: float  # total audio written
     failed: int = 0  # sentences that could not be synthesised or played
+    interrupted: bool = False  # stopped early by `SentenceSpeaker.interrupt` (barge-in)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechInterrupted(Event):
+    """The user spoke over the answer (barge-in): speech stopped; audio already handed out but not
+    yet heard (`unplayed_s`) should be dropped by whoever plays it."""
+
+    type: ClassVar[str] = "speech_interrupted"
+    unplayed_s: float

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from ..events import Clock, ErrorEvent, Event
 from .errors import one_line
-from .events import TtsDone, TtsFirstAudio
+from .events import SpeechInterrupted, TtsDone, TtsFirstAudio
 from .sentences import SentenceSplitter, clean_for_speech
 from .sinks import AudioSink
 
@@ -43,11 +43,23 @@ class Synthesizer(Protocol):
 _Synthesis = tuple[str, "asyncio.Future[tuple[np.ndarray, int]]"]
 
 
+@dataclass
+class _Progress:
+    """What a `speak` call has done so far (kept outside its task so that an interrupted call can
+    still report it)."""
+
+    received: list[str] = field(default_factory=list)
+    spoken: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    audio_s: float = 0.0
+    first_t: float | None = None
+
+
 class SentenceSpeaker:
     """Speaks streamed answers through `synthesizer` into `sink`.
 
-    `on_event` (e.g. `EventBus.publish`) receives `TtsFirstAudio`, `TtsDone` and an
-    `ErrorEvent` per failed sentence; `clock` should be the pipeline's shared clock.
+    `on_event` (e.g. `EventBus.publish`) receives `TtsFirstAudio`, `TtsDone`, `SpeechInterrupted`
+    and an `ErrorEvent` per failed sentence; `clock` should be the pipeline's shared clock.
     """
 
     def __init__(
@@ -61,16 +73,74 @@ class SentenceSpeaker:
         self.sink = sink
         self.clock = clock or Clock()
         self.on_event = on_event or (lambda event: None)
+        self._current: asyncio.Task[None] | None = None
+        # Clock time at which the audio written so far has been heard to its end. A sink may
+        # return before playing (a network client buffers): this is when the listener stops
+        # hearing the answer, so barge-in is possible until then.
+        self._playing_until = 0.0
+        self._turn = 0  # the turn whose answer is (or was last) spoken
+
+    @property
+    def speaking(self) -> bool:
+        """An answer is being synthesised, or its audio is still playing."""
+        busy = self._current is not None and not self._current.done()
+        return busy or self.clock.now() < self._playing_until
+
+    def interrupt(self) -> bool:
+        """Barge-in: stop speaking now. Pending sentences are dropped, the running `speak` returns
+        what it had spoken, and `SpeechInterrupted` tells players to drop unheard audio.
+        Returns False (and does nothing) when nothing was being spoken."""
+        if not self.speaking:
+            return False
+        now = self.clock.now()
+        unplayed = max(0.0, self._playing_until - now)
+        self._playing_until = now
+        if self._current is not None:
+            self._current.cancel()
+        self.on_event(SpeechInterrupted(t=now, turn=self._turn, unplayed_s=round(unplayed, 3)))
+        return True
 
     async def speak(self, deltas: AsyncIterable[str], turn: int = 0) -> SpeechReport:
-        """Consume `deltas` to the end, speaking each sentence as soon as it is complete."""
+        """Consume `deltas` to the end, speaking each sentence as soon as it is complete (or
+        until `interrupt()`)."""
+        progress = _Progress()
+        self._turn = turn
+        task = asyncio.create_task(self._speak(deltas, turn, progress))
+        self._current = task
+        try:
+            await asyncio.wait({task})  # unlike `await task`, not raised by interrupt()'s cancel
+        finally:
+            task.cancel()  # when this call itself is cancelled
+        interrupted = task.cancelled()
+        if not interrupted:
+            task.result()  # the text stream's failure, if any
+        report = SpeechReport(
+            "".join(progress.received),
+            tuple(progress.spoken),
+            progress.first_t,
+            self.clock.now(),
+            progress.audio_s,
+            tuple(progress.errors),
+        )
+        self.on_event(
+            TtsDone(
+                t=report.done_t,
+                turn=turn,
+                sentences=len(report.sentences),
+                audio_s=report.audio_s,
+                failed=len(report.errors),
+                interrupted=interrupted,
+            )
+        )
+        return report
+
+    async def _speak(self, deltas: AsyncIterable[str], turn: int, progress: _Progress) -> None:
         queue: asyncio.Queue[_Synthesis | None] = asyncio.Queue()
-        writer = asyncio.create_task(self._write_in_order(queue, turn))
+        writer = asyncio.create_task(self._write_in_order(queue, turn, progress))
         splitter = SentenceSplitter()
-        received: list[str] = []
         try:
             async for delta in deltas:
-                received.append(delta)
+                progress.received.append(delta)
                 for sentence in splitter.feed(delta):
                     self._submit(queue, sentence)
             for sentence in splitter.flush():
@@ -82,18 +152,12 @@ class SentenceSpeaker:
             raise
         finally:
             queue.put_nowait(None)
-        spoken, audio_s, errors, first_t = await writer
-        report = SpeechReport("".join(received), spoken, first_t, self.clock.now(), audio_s, errors)
-        self.on_event(
-            TtsDone(
-                t=report.done_t,
-                turn=turn,
-                sentences=len(spoken),
-                audio_s=audio_s,
-                failed=len(errors),
-            )
-        )
-        return report
+        try:
+            await writer
+        except asyncio.CancelledError:
+            writer.cancel()
+            _cancel_pending(queue)
+            raise
 
     def _submit(self, queue: asyncio.Queue[_Synthesis | None], sentence: str) -> None:
         speakable = clean_for_speech(sentence)
@@ -104,32 +168,31 @@ class SentenceSpeaker:
             )
 
     async def _write_in_order(
-        self, queue: asyncio.Queue[_Synthesis | None], turn: int
-    ) -> tuple[tuple[str, ...], float, tuple[str, ...], float | None]:
-        spoken: list[str] = []
-        errors: list[str] = []
-        audio_s, first_t = 0.0, None
+        self, queue: asyncio.Queue[_Synthesis | None], turn: int, progress: _Progress
+    ) -> None:
         while (item := await queue.get()) is not None:
             sentence, synthesis = item
             try:
                 samples, rate = await synthesis
-                if first_t is None:
-                    first_t = self.clock.now()
+                duration = len(samples) / rate
+                if progress.first_t is None:
+                    progress.first_t = self.clock.now()
                     self.on_event(
                         TtsFirstAudio(
-                            t=first_t, turn=turn, text=sentence, audio_s=len(samples) / rate
+                            t=progress.first_t, turn=turn, text=sentence, audio_s=duration
                         )
                     )
+                starts = max(self.clock.now(), self._playing_until)
+                self._playing_until = starts + duration
                 # Sinks may block (a speaker plays in real time): keep the event loop free.
                 await asyncio.to_thread(self.sink.write, samples, rate)
             except Exception as exc:
                 message = f"speech failed for {sentence[:40]!r}: {one_line(exc)}"
-                errors.append(message)
+                progress.errors.append(message)
                 self.on_event(ErrorEvent(t=self.clock.now(), turn=turn, message=message))
                 continue
-            spoken.append(sentence)
-            audio_s += len(samples) / rate
-        return tuple(spoken), audio_s, tuple(errors), first_t
+            progress.spoken.append(sentence)
+            progress.audio_s += duration
 
 
 def _cancel_pending(queue: asyncio.Queue[_Synthesis | None]) -> None:
