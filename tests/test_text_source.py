@@ -8,7 +8,7 @@ import pytest
 from scripted_engine import ScriptedEngine
 
 from voice_livemind.prompts import PromptFormat
-from voice_livemind.session import LiveMindSession, SessionConfig
+from voice_livemind.session import EndPolicy, LiveMindSession, SessionConfig
 from voice_livemind.text_source import replay_text, typed_chunks
 
 
@@ -49,7 +49,10 @@ async def test_typed_chunks_rejects_a_non_positive_speed(cpm):
 
 async def test_replay_text_types_into_the_session_and_answers():
     engine = ScriptedEngine()
-    config = SessionConfig(min_segment_chars=0, prompt_format=PromptFormat.UA_SPI)
+    # `wait`: on a busy machine the second inference may still be running when typing ends.
+    config = SessionConfig(
+        min_segment_chars=0, prompt_format=PromptFormat.UA_SPI, end_policy=EndPolicy.WAIT
+    )
     session = LiveMindSession(engine, config)
     text = "The cat sat down. Then it slept. Why did it?"
     result = await replay_text(session, text, cpm=30000)  # 2 ms a character
