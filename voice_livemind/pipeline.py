@@ -5,6 +5,13 @@ The recogniser's committed words are fed to the session as they stabilise, so Li
 while the user is still talking; its end of utterance ends the session's input. Each utterance
 with words in it is one turn of the conversation. Whisper runs on one worker thread so the event
 loop stays free for the audio clock, the LLM stream and TTS.
+
+When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
+resumes (`SpeechResumed`) that answer is dropped. The session decides (`SessionConfig.speculate`).
+
+Audio times (`audio_t`) count seconds of the stream; event times `t` are on the pipeline's clock.
+The first frame relates the two (`AudioStarted`), so "end of speech -> first audio" is measured
+on one clock even when the source started after the clock did.
 """
 
 from __future__ import annotations
@@ -18,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .asr.events import SpeechEnded, UtteranceEnded, WordsCommitted
+from .asr.events import SpeechEnded, SpeechPaused, SpeechResumed, UtteranceEnded, WordsCommitted
 from .asr.recognizer import StreamingRecognizer
-from .audio.events import TtsFirstAudio
-from .audio.frames import AudioFrame
+from .audio.events import AudioStarted, TtsFirstAudio
+from .audio.frames import SAMPLE_RATE, AudioFrame
 from .audio.speaker import SentenceSpeaker
 from .events import AnswerDelta, AnswerDone, ErrorEvent, Event, InferenceStarted
 from .llm.base import EngineError
@@ -38,7 +45,7 @@ class VoiceTurn:
     transcript: str
     answer_text: str
     answer_letter: str | None
-    speech_end_s: float | None  # where speech ended in the audio (VAD)
+    speech_end_s: float | None  # where speech ended in the audio (VAD), audio seconds
     utterance_end_s: float | None  # when the end of the utterance was detected
     inferences_before_speech_end: int
     end_of_speech_to_answer_s: float | None
@@ -49,11 +56,27 @@ class VoiceTurn:
         return dataclasses.asdict(self)
 
 
-def measure_turn(events: list[Event], result: TurnResult | None, error: str | None) -> VoiceTurn:
-    """The turn's figures, from its events only (the latency log is the source of truth)."""
+def audio_offset(events: list[Event]) -> float:
+    """Clock time of audio time 0, from the `AudioStarted` event (0.0 without one)."""
+    started = next((e for e in events if isinstance(e, AudioStarted)), None)
+    return started.t - started.audio_t if started else 0.0
+
+
+def speech_end_clock_t(events: list[Event], offset: float) -> float | None:
+    """When (pipeline clock) the speech of the turn's utterance ended, per the VAD."""
     utterance = next((e for e in events if isinstance(e, UtteranceEnded)), None)
     heard = events[: events.index(utterance)] if utterance else events
-    speech_end = next((e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None)
+    end = next((e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None)
+    return None if end is None else end + offset
+
+
+def measure_turn(
+    events: list[Event], result: TurnResult | None, error: str | None, offset: float = 0.0
+) -> VoiceTurn:
+    """The turn's figures, from its events only (the latency log is the source of truth).
+    `offset`: the clock time of audio time 0 (see `audio_offset`)."""
+    utterance = next((e for e in events if isinstance(e, UtteranceEnded)), None)
+    speech_end = speech_end_clock_t(events, offset)
     done = next((e for e in events if isinstance(e, AnswerDone)), None)
     first_audio = next((e for e in events if isinstance(e, TtsFirstAudio)), None)
 
@@ -66,7 +89,7 @@ def measure_turn(events: list[Event], result: TurnResult | None, error: str | No
         transcript=result.text if result else (utterance.text if utterance else ""),
         answer_text=answer,
         answer_letter=extract_answer(answer, _LETTERS),
-        speech_end_s=speech_end,
+        speech_end_s=None if speech_end is None else round(speech_end - offset, 4),
         utterance_end_s=utterance.t if utterance else None,
         inferences_before_speech_end=sum(
             1 for e in early if speech_end is not None and e.t < speech_end
@@ -95,8 +118,8 @@ class VoicePipeline:
         # Whisper is not thread-safe and its work must stay in order: one worker.
         self._asr_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asr")
         self._answering: asyncio.Task[None] | None = None
-        self._turn_events: list[Event] = []
         self._log = self.bus.subscribe()
+        self._audio_offset: float | None = None  # clock time of audio time 0
 
     async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
         """Consume the source to its end (or until cancelled) and return the answered turns."""
@@ -117,10 +140,17 @@ class VoicePipeline:
             self._asr_thread.shutdown(wait=False, cancel_futures=True)
         return self.turns
 
-    @staticmethod
-    async def _read(frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
+    async def _read(self, frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
         try:
             async for frame in frames:
+                if self._audio_offset is None:
+                    # A source hands a frame over once its last sample is in.
+                    end_t = frame.t + len(frame.samples) / SAMPLE_RATE
+                    started = AudioStarted(
+                        t=self.clock.now(), turn=self.session.turn, audio_t=end_t
+                    )
+                    self._audio_offset = started.t - end_t
+                    self.bus.publish(started)
                 queue.put_nowait(frame)
         finally:
             queue.put_nowait(None)
@@ -153,6 +183,10 @@ class VoicePipeline:
                 self.session.feed(event.text)
             elif isinstance(event, UtteranceEnded) and self.session.text.strip():
                 self._answering = asyncio.create_task(self._answer())
+            elif isinstance(event, SpeechPaused) and self._answering is None:
+                self.session.speculate()
+            elif isinstance(event, SpeechResumed):
+                self.session.discard_speculation("speech resumed")
 
     async def _answer(self) -> None:
         deltas = self.bus.subscribe()
@@ -169,7 +203,7 @@ class VoicePipeline:
         if speaking is not None:
             await speaking
         self.bus.unsubscribe(deltas)
-        self.turns.append(measure_turn(self._drain_log(), result, error))
+        self.turns.append(measure_turn(self._drain_log(), result, error, self._audio_offset or 0.0))
 
     def _drain_log(self) -> list[Event]:
         events = []
