@@ -295,8 +295,10 @@ def run_analyze(
     # With --json stdout carries the JSON object alone; notes go to stderr.
     notes = sys.stderr if as_json else sys.stdout
     if as_json:
-        print(json.dumps({"runs": [_rounded(s) for s in summaries],
-                          "spoken": [_rounded(s) for s in spoken]}, indent=2))  # fmt: skip
+        out: dict[str, Any] = {"runs": [_rounded(s) for s in summaries]}
+        if spoken:
+            out["spoken"] = [_rounded(s) for s in spoken]
+        print(json.dumps(out, indent=2))
     else:
         # Piped output would otherwise wrap at 80 columns and the table needs ~150.
         console = Console(highlight=False)
