@@ -65,7 +65,9 @@ async def test_speech_resuming_drops_the_speculation_without_a_trace():
     await wait_until(lambda: any(c.is_answer for c in engine.calls))
     (speculative,) = engine.answer_calls
     session.discard_speculation("speech resumed")
-    await wait_until(lambda: speculative.request_id in engine.cancelled)  # aborted in the engine
+    # Cancelled, and aborted explicitly too (a cancel racing vLLM's add_request aborts nothing).
+    await wait_until(lambda: speculative.request_id in engine.cancelled)
+    await wait_until(lambda: speculative.request_id in engine.aborted)
     session.feed(" It is a longer question now.")
     result = await session.end()
     assert result.answer == "The answer to the long question is 42. More follows."
@@ -125,6 +127,17 @@ async def test_with_the_wait_policy_the_speculation_waits_for_the_inference_in_f
     result = await asyncio.wait_for(session.end(), timeout=2)
     assert result.inferences == ["noted"]
     assert "Inference: action inference. noted" in engine.answer_calls[0].messages[-1]["content"]
+
+
+async def test_an_inference_cancelled_at_the_end_is_also_aborted_in_the_engine():
+    engine = ScriptedEngine()
+    engine.hold(only=lambda messages: not is_answer_prompt(messages))  # never released
+    session = LiveMindSession(engine, SessionConfig())
+    session.feed(S1 + S2)
+    await wait_until(lambda: engine.in_flight)
+    (in_flight,) = engine.in_flight
+    await session.end()
+    await wait_until(lambda: in_flight in engine.aborted)
 
 
 # --- with real speech: the recogniser's pause signals drive it ---------------------------------

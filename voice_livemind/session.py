@@ -51,6 +51,7 @@ from .llm.base import (
     PromptTooLongError,
     SamplingSettings,
     Usage,
+    abort_in_background,
 )
 from .memory import InferenceMemory, common_prefix_len
 from .prompts import PromptFormat, baseline_messages, final_messages, inference_messages
@@ -242,6 +243,7 @@ class LiveMindSession:
         except asyncio.CancelledError:
             if self._in_flight:
                 self._publish(InferenceAborted, call_id=call_id, reason="input ended")
+                abort_in_background(self.engine.abort, call_id)  # cancelling may not abort it
             raise
         except EngineError as exc:
             self._thinking_failed = True  # the answer step will report it again if it persists
@@ -331,7 +333,7 @@ class LiveMindSession:
         text = self._input
         self._publish(SpeculationStarted, call_id=call_id, text=text)
         chunks = self._speculative_chunks(text, call_id)
-        self._speculation = SpeculativeAnswer(text, call_id, chunks)
+        self._speculation = SpeculativeAnswer(text, call_id, chunks, self.answer_engine.abort)
         return True
 
     async def _speculative_chunks(self, text: str, call_id: str) -> AsyncIterator[Chunk]:

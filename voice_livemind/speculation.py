@@ -10,17 +10,24 @@ the request and the buffer is dropped, leaving no trace in the conversation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .llm.base import Chunk, EngineError
+from .llm.base import Chunk, EngineError, abort_in_background
 
 
 class SpeculativeAnswer:
     """One answer request on `text`, streamed into a buffer as it is generated."""
 
-    def __init__(self, text: str, call_id: str, chunks: AsyncIterator[Chunk]) -> None:
+    def __init__(
+        self,
+        text: str,
+        call_id: str,
+        chunks: AsyncIterator[Chunk],
+        abort: Callable[[str], Awaitable[None]],
+    ) -> None:
         self.text = text
         self.call_id = call_id
+        self._abort = abort  # the engine's abort(request_id)
         self.generated_chars = 0
         self._queue: asyncio.Queue[Chunk | EngineError | None] = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._pump(chunks))
@@ -32,6 +39,9 @@ class SpeculativeAnswer:
                 self._queue.put_nowait(chunk)
         except EngineError as exc:  # raised again to whoever replays it
             self._queue.put_nowait(exc)
+        except asyncio.CancelledError:
+            abort_in_background(self._abort, self.call_id)  # see there: cancelling may not do
+            raise
         finally:
             self._queue.put_nowait(None)
 
@@ -43,5 +53,5 @@ class SpeculativeAnswer:
             yield item
 
     def cancel(self) -> None:
-        """Abort the request (cancelling the stream aborts it in the engine)."""
+        """Abort the request (cancel the stream, then abort it in the engine)."""
         self._task.cancel()
