@@ -82,6 +82,7 @@ def test_a_record_is_measured_from_the_end_of_speech_on_the_pipeline_clock():
     assert record["tokens_after_speech_end"] == 12  # the inference finished before
     assert (record["speculations"], record["speculations_discarded"]) == (2, 1)
     assert record["speculative_answer"] and record["utterances"] == 1
+    assert record["speech_end_to_kept_speculation_s"] == pytest.approx(0.3)
     assert record["error"] is None and record["latency_s"] == pytest.approx(0.4)
 
 

@@ -157,6 +157,20 @@ def build_spoken_record(
             "speculations": sum(1 for e in turn if isinstance(e, SpeculationStarted)),
             "speculations_discarded": sum(1 for e in turn if isinstance(e, SpeculationDiscarded)),
             "speculative_answer": bool(started and started.speculative),
+            # When the kept answer was started: its head start over the end of the utterance.
+            "speech_end_to_kept_speculation_s": since_speech_end(
+                next(
+                    (
+                        e.t
+                        for e in turn
+                        if isinstance(e, SpeculationStarted)
+                        and started is not None
+                        and started.speculative
+                        and e.call_id == started.call_id
+                    ),
+                    None,
+                )
+            ),
         }
     )
     return record
