@@ -287,24 +287,41 @@ def run_analyze(
     """The `analyze` command: tables (or JSON) on stdout, optional CSV and plots."""
     if not paths:
         raise ValueError("no results files given")
+    from .analyze_spoken import print_spoken_tables, summarize_spoken_runs
+
     runs = load_runs(paths)
     summaries = summarize_runs(runs)
+    spoken = summarize_spoken_runs(runs)  # spoken-benchmark runs (bench --audio) only
     # With --json stdout carries the JSON object alone; notes go to stderr.
     notes = sys.stderr if as_json else sys.stdout
     if as_json:
-        print(json.dumps({"runs": [_rounded(s) for s in summaries]}, indent=2))
+        out: dict[str, Any] = {"runs": [_rounded(s) for s in summaries]}
+        if spoken:
+            out["spoken"] = [_rounded(s) for s in spoken]
+        print(json.dumps(out, indent=2))
     else:
         # Piped output would otherwise wrap at 80 columns and the table needs ~150.
         console = Console(highlight=False)
         if not console.is_terminal:
             console = Console(highlight=False, width=200)
         print_tables(summaries, console)
+        if spoken:
+            print_spoken_tables(spoken, console)
     if csv_path:
         write_csv(summaries, csv_path)
         print(f"wrote {csv_path}", file=notes)
+        if spoken:
+            spoken_csv = Path(csv_path).with_name(Path(csv_path).stem + "_spoken.csv")
+            write_csv(spoken, spoken_csv)
+            print(f"wrote {spoken_csv}", file=notes)
     if plot_dir:
         from .plots import write_plots  # matplotlib is slow to import; only load it when asked
 
-        for written in write_plots(runs, summaries, plot_dir, timeline_id=timeline_id):
-            print(f"wrote {written}", file=notes)
+        written = write_plots(runs, summaries, plot_dir, timeline_id=timeline_id)
+        if spoken:
+            from .plots_spoken import write_spoken_plots
+
+            written += write_spoken_plots(runs, spoken, plot_dir)
+        for path in written:
+            print(f"wrote {path}", file=notes)
     return 0

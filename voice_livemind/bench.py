@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -107,7 +107,15 @@ def _drop_cut_line(path: Path) -> None:
             file.truncate(data.rfind(b"\n") + 1)
 
 
-def _read_done(path: Path, settings: BenchSettings) -> set[tuple[str, str]]:
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_HasId)
+
+
+def _read_done(path: Path, settings: Any) -> set[tuple[str, str]]:
     """(question id, mode) pairs already in `path`; refuses a file from different settings."""
     done: set[tuple[str, str]] = set()
     if not path.exists():
@@ -135,8 +143,8 @@ def _read_done(path: Path, settings: BenchSettings) -> set[tuple[str, str]]:
 
 
 def plan_jobs(
-    questions: list[Question], modes: list[Mode], done: set[tuple[str, str]]
-) -> list[tuple[Question, Mode]]:
+    questions: Sequence[Item], modes: list[Mode], done: set[tuple[str, str]]
+) -> list[tuple[Item, Mode]]:
     """Every (question, mode) still to run, modes alternating per question."""
     return [(q, m) for q in questions for m in modes if (q.id, m.value) not in done]
 
@@ -149,9 +157,9 @@ def _summary_line(record: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def _progress(total: int) -> Iterator[Progress]:
+def _progress(total: int, name: str = "bench") -> Iterator[Progress]:
     progress = Progress(
-        TextColumn("[bold]bench"),
+        TextColumn(f"[bold]{name}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -177,26 +185,46 @@ async def run_bench(
     questions = sample_questions(
         load_questions(data or settings.dataset), settings.n, settings.seed
     )
+
+    async def run_one(question: Question, mode: Mode) -> dict[str, Any]:
+        return await run_question(engine, answer_engine, question, mode, config, settings)
+
+    return await run_jobs(questions, modes, settings, output, run_one, concurrency)
+
+
+async def run_jobs(
+    items: Sequence[Item],
+    modes: list[Mode],
+    settings: Any,
+    output: Path,
+    run_one: Callable[[Item, Mode], Awaitable[dict[str, Any]]],
+    concurrency: int = 1,
+    summary: Callable[[dict[str, Any]], str] = _summary_line,
+    name: str = "bench",
+) -> int:
+    """Run every (item, mode) not in `output` yet, appending one result line each as it
+    finishes; resume, refusal of other settings and progress are the same for every bench.
+    `settings` is a dataclass of what makes two runs comparable."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    jobs = plan_jobs(questions, modes, _read_done(output, settings))
-    skipped = len(questions) * len(modes) - len(jobs)
+    jobs = plan_jobs(items, modes, _read_done(output, settings))
+    skipped = len(items) * len(modes) - len(jobs)
     if skipped:
         print(f"resuming {output}: {skipped} results already there", file=sys.stderr)
     slots = asyncio.Semaphore(max(1, concurrency))
     written = 0
-    with output.open("a", encoding="utf-8") as out, _progress(len(jobs)) as progress:
+    with output.open("a", encoding="utf-8") as out, _progress(len(jobs), name) as progress:
         task = progress.add_task("", total=len(jobs))
 
-        async def one(question: Question, mode: Mode) -> None:
+        async def one(item: Item, mode: Mode) -> None:
             nonlocal written
             async with slots:
-                record = await run_question(engine, answer_engine, question, mode, config, settings)
+                record = await run_one(item, mode)
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()  # each result is on disk before the next question starts
             written += 1
-            progress.update(task, advance=1, description=_summary_line(record))
+            progress.update(task, advance=1, description=summary(record))
             if progress.disable:
-                print(f"[{written}/{len(jobs)}] {_summary_line(record)}", file=sys.stderr)
+                print(f"[{written}/{len(jobs)}] {summary(record)}", file=sys.stderr)
 
         pending = [asyncio.create_task(one(q, m)) for q, m in jobs]
         try:

@@ -178,6 +178,29 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--output", default=None, help="results file (JSONL); default under runs/")
     bench.add_argument("--overwrite", action="store_true", help="start the results file afresh")
     bench.add_argument("--concurrency", type=int, default=1, help="simulated users at once")
+    spoken = bench.add_argument_group(
+        "spoken (--audio): questions read aloud through VAD, streaming ASR, LiveMind and TTS"
+    )
+    spoken.add_argument(
+        "--audio", action="store_true", help="speak each question and replay it in real time"
+    )
+    spoken.add_argument(
+        "--recordings",
+        default=None,
+        metavar="DIR",
+        help="benchmark your own recordings: DIR holds audio files and answers.jsonl rows "
+        '{"file": "q1.wav", "answer": "B", "text": "what is said (optional)"}',
+    )
+    spoken.add_argument("--voice", default=None, help="espeak voice reading the questions")
+    spoken.add_argument("--rate", type=int, default=None, help="reading speed, words per minute")
+    spoken.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
+    spoken.add_argument(
+        "--speculate",
+        choices=["livemind", "all", "off"],
+        default="livemind",
+        help="prepare the answer while the end of the utterance is being confirmed: in "
+        "LiveMind mode (default), in both modes, or not at all",
+    )
     _add_engine_args(bench)
     _add_livemind_args(bench, both=True)
 
@@ -268,6 +291,10 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         raise ValueError("--speed must be positive (characters per minute)")
     if args.n < 0 or args.concurrency < 1:
         raise ValueError("-n must be >= 0 and --concurrency >= 1")
+    if args.audio or args.recordings:
+        from .voice_cli import run_spoken_bench_command
+
+        return await run_spoken_bench_command(args, _open_engines, session_config)
     n = args.n or None
     engine, answer_engine = await _open_engines(args)
     config = session_config(args, ANSWER_FORMAT)

@@ -19,6 +19,8 @@ from .events import (
     InferenceDone,
     InputEnded,
     InputRevised,
+    SpeculationDiscarded,
+    SpeculationStarted,
 )
 from .session import TurnResult
 
@@ -73,6 +75,12 @@ class TerminalView:
                 self._line(f"  [{event.t:6.2f}s] speech ended at {event.audio_t:.2f}s", "dim")
             case UtteranceEnded():
                 self._line(f"  [{event.t:6.2f}s] end of utterance", "dim")
+            case SpeculationStarted():
+                self._line(f"  [{event.t:6.2f}s] pause: answer prepared speculatively", "dim")
+            case SpeculationDiscarded():
+                self._line(
+                    f"  [{event.t:6.2f}s] speculative answer dropped ({event.reason})", "dim"
+                )
             case TtsFirstAudio():
                 self._line(f"  [{event.t:6.2f}s] speaking", "dim")
 

@@ -100,6 +100,26 @@ class AnswerStarted(Event):
     type: ClassVar[str] = "answer_started"
     call_id: str
     mode: str  # "livemind" | "baseline"
+    speculative: bool = False  # the answer was started before the end of input, and kept
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeculationStarted(Event):
+    """The final answer was started before the end of input (the user paused), on `text`."""
+
+    type: ClassVar[str] = "speculation_started"
+    call_id: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeculationDiscarded(Event):
+    """The speculative answer was thrown away (the user went on); nothing of it remains."""
+
+    type: ClassVar[str] = "speculation_discarded"
+    call_id: str
+    reason: str
+    generated_chars: int  # answer text made before it was dropped
 
 
 @dataclass(frozen=True, kw_only=True)

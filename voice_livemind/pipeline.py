@@ -11,6 +11,14 @@ Typed input takes the same path (`feed_text`, `end_input`), so a conversation ma
 and text. When the user starts speaking while an answer is being spoken (barge-in), the speech
 stops; the answer's text still completes and stays in the conversation history. Every answered
 turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
+
+When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
+resumes (`SpeechResumed`) that answer is dropped. The session decides (`SessionConfig.speculate`).
+
+Audio times (`audio_t`) count seconds of the stream; event times `t` are on the pipeline's clock.
+`AudioArrivals` places audio times on the clock by when that audio arrived (a network client
+pauses between turns); the first frame's `AudioStarted` event lets a reader of the latency log
+do the same for a source that streams without breaks (a file or a microphone).
 """
 
 from __future__ import annotations
@@ -25,10 +33,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .asr.events import SpeechEnded, SpeechStarted, UtteranceEnded, WordsCommitted
+from .asr.events import (
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    UtteranceEnded,
+    WordsCommitted,
+)
 from .asr.recognizer import StreamingRecognizer
-from .audio.events import TtsDone, TtsFirstAudio
-from .audio.frames import AudioFrame
+from .audio.events import AudioStarted, TtsDone, TtsFirstAudio
+from .audio.frames import SAMPLE_RATE, AudioFrame
 from .audio.speaker import SentenceSpeaker
 from .events import (
     AnswerDelta,
@@ -110,6 +125,20 @@ class AudioArrivals:
         return self._arrived[i] - (self._ends[i] - audio_t)
 
 
+def audio_offset(events: list[Event]) -> float:
+    """Clock time of audio time 0, from the `AudioStarted` event (0.0 without one)."""
+    started = next((e for e in events if isinstance(e, AudioStarted)), None)
+    return started.t - started.audio_t if started else 0.0
+
+
+def speech_end_clock_t(events: list[Event], offset: float) -> float | None:
+    """When (pipeline clock) the speech of the turn's utterance ended, per the VAD."""
+    utterance = next((e for e in events if isinstance(e, UtteranceEnded)), None)
+    heard = events[: events.index(utterance)] if utterance else events
+    end = next((e.audio_t for e in reversed(heard) if isinstance(e, SpeechEnded)), None)
+    return None if end is None else end + offset
+
+
 def measure_turn(
     events: list[Event],
     result: TurnResult | None,
@@ -186,9 +215,9 @@ class VoicePipeline:
             1, thread_name_prefix="asr"
         )
         self._answering: asyncio.Task[None] | None = None
-        self._turn_events: list[Event] = []
         self._log = self.bus.subscribe()
         self._arrivals = AudioArrivals()
+        self._audio_offset: float | None = None  # clock time of audio time 0
 
     async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
         """Consume the source to its end (or until cancelled) and return the answered turns."""
@@ -241,6 +270,14 @@ class VoicePipeline:
         try:
             async for frame in frames:
                 self._arrivals.record(frame.duration, self.clock.now())
+                if self._audio_offset is None:
+                    # A source hands a frame over once its last sample is in.
+                    end_t = frame.t + len(frame.samples) / SAMPLE_RATE
+                    started = AudioStarted(
+                        t=self.clock.now(), turn=self.session.turn, audio_t=end_t
+                    )
+                    self._audio_offset = started.t - end_t
+                    self.bus.publish(started)
                 queue.put_nowait(frame)
         finally:
             queue.put_nowait(None)
@@ -273,6 +310,10 @@ class VoicePipeline:
                 self.session.feed(event.text)
             elif isinstance(event, UtteranceEnded) and self.session.text.strip():
                 self._answering = asyncio.create_task(self._answer())
+            elif isinstance(event, SpeechPaused) and self._answering is None:
+                self.session.speculate()
+            elif isinstance(event, SpeechResumed):
+                self.session.discard_speculation("speech resumed")
 
     async def _answer(self) -> None:
         deltas = self.bus.subscribe()

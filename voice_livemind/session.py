@@ -7,6 +7,9 @@ input, either aborts the in-flight inference (default: its work is redone as par
 answer) or waits for it (the paper's behaviour), and streams the final answer. Then the
 session is ready for the next turn of the conversation.
 
+`speculate()` (the user paused) may start the final answer before `end()`: if the input then
+ends unchanged, `end()` keeps it and its first words are ready at once; new input drops it.
+
 Every step is published as a typed event on the session's `EventBus`.
 """
 
@@ -16,7 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -36,19 +39,24 @@ from .events import (
     InputEnded,
     InputRevised,
     SegmentCommitted,
+    SpeculationDiscarded,
+    SpeculationStarted,
     TokenCounts,
 )
 from .llm.base import (
     ChatEngine,
+    Chunk,
     EngineError,
     Message,
     PromptTooLongError,
     SamplingSettings,
     Usage,
+    abort_in_background,
 )
 from .memory import InferenceMemory, common_prefix_len
 from .prompts import PromptFormat, baseline_messages, final_messages, inference_messages
 from .segmenter import Granularity, stable_segments
+from .speculation import SpeculativeAnswer
 
 E = TypeVar("E")
 
@@ -88,6 +96,8 @@ class SessionConfig:
     # the thinking happened while the user typed, so the last step goes straight to the answer.
     # The baseline never gets it: its chain of thought must come before the answer.
     answer_prefix: str = ""
+    # Start the final answer when the user pauses (`speculate()`), keep it if input ends there.
+    speculate: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,8 @@ class LiveMindSession:
     def _on_input(self, text: str) -> None:
         if self._ended:
             raise RuntimeError("input has ended for this turn; wait for end() to return")
+        if self._speculation is not None and text != self._speculation.text:
+            self.discard_speculation("input changed")
         self._input = text
         if self.config.mode is not Mode.LIVEMIND:
             return
@@ -235,6 +247,7 @@ class LiveMindSession:
         except asyncio.CancelledError:
             if self._in_flight:
                 self._publish(InferenceAborted, call_id=call_id, reason="input ended")
+                abort_in_background(self.engine.abort, call_id)  # cancelling may not abort it
             raise
         except EngineError as exc:
             self._thinking_failed = True  # the answer step will report it again if it persists
@@ -276,10 +289,12 @@ class LiveMindSession:
         engine: ChatEngine,
         settings: SamplingSettings,
         build: Callable[[list[Message]], list[Message]],
+        trim_history: bool = True,
     ) -> list[Message]:
         """Build the prompt from the conversation history, forgetting the oldest turns, then
         the oldest inferences, until prompt plus output fit the context. The input of this turn
-        itself is never cut; history is only trimmed for good once the prompt fits."""
+        itself is never cut; history is only trimmed for good once the prompt fits (and
+        `trim_history`: a speculative answer leaves the conversation as it was)."""
         history = list(self.history)
         while True:
             messages = build(history)
@@ -290,7 +305,8 @@ class LiveMindSession:
             if needed > engine.context_tokens:
                 needed = await engine.count_tokens(messages) + settings.max_tokens
             if needed <= engine.context_tokens:
-                self.history[:] = history
+                if trim_history:
+                    self.history[:] = history
                 return messages
             if history:
                 del history[:2]
@@ -299,6 +315,51 @@ class LiveMindSession:
                     f"input of {len(self._input)} characters needs {needed} tokens, more than "
                     f"the {engine.context_tokens}-token context of {engine.name}"
                 )
+
+    # -- speculation: the answer prepared during a pause -------------------------------------
+
+    def speculate(self) -> bool:
+        """The user paused: start the final answer on the input so far, in the background.
+
+        `end()` keeps it if the input ends unchanged; `feed()`/`revise()` with new text, or
+        `discard_speculation()` (speech resumed), abort it. An inference in flight is left to
+        run alongside (most pauses are not the end, and its work is not wasted then); with the
+        wait policy the answer waits for it, as `end()` would. Returns False, doing nothing,
+        unless `config.speculate` is on and there is new input to answer.
+        """
+        if not self.config.speculate or self._ended or not self._input.strip():
+            return False
+        if self._speculation is not None:
+            if self._speculation.text == self._input:
+                return False
+            self.discard_speculation("input changed")
+        call_id = f"{self._id}-t{self.turn}-s{next(self._calls)}"
+        text = self._input
+        self._publish(SpeculationStarted, call_id=call_id, text=text)
+        chunks = self._speculative_chunks(text, call_id)
+        self._speculation = SpeculativeAnswer(text, call_id, chunks, self.answer_engine.abort)
+        return True
+
+    async def _speculative_chunks(self, text: str, call_id: str) -> AsyncIterator[Chunk]:
+        if self.config.end_policy is EndPolicy.WAIT:
+            await self._idle.wait()  # the in-flight inference is part of the answer
+        engine, settings = self.answer_engine, self.config.answer
+        messages = await self._fit(engine, settings, self._answer_prompt(text), trim_history=False)
+        async for chunk in engine.stream(messages, settings, call_id):
+            yield chunk
+
+    def discard_speculation(self, reason: str) -> None:
+        """Drop the speculative answer, if any (abort its request); nothing of it remains."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is None:
+            return
+        speculation.cancel()
+        self._publish(
+            SpeculationDiscarded,
+            call_id=speculation.call_id,
+            reason=reason,
+            generated_chars=speculation.generated_chars,
+        )
 
     # -- end of input and the answer -------------------------------------------------------
 
@@ -311,9 +372,14 @@ class LiveMindSession:
         self._ended = True
         in_flight = self._in_flight
         input_ended_t = self._publish(InputEnded, text=self._input, in_flight=in_flight).t
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation.text != self._input:
+            self._speculation = speculation
+            self.discard_speculation("input changed")
+            speculation = None
         try:
             await self._stop_thinking()
-            return await self._answer(input_ended_t, in_flight)
+            return await self._answer(input_ended_t, in_flight, speculation)
         finally:
             self._next_turn()
 
@@ -326,32 +392,47 @@ class LiveMindSession:
         with contextlib.suppress(asyncio.CancelledError):
             await self._thinker
 
-    async def _answer(self, input_ended_t: float, in_flight: bool) -> TurnResult:
+    def _answer_prompt(self, text: str) -> Callable[[list[Message]], list[Message]]:
+        """How to build the final prompt for input `text`, given the history to show."""
+        cfg = self.config
+        if cfg.mode is Mode.BASELINE:
+            return lambda history: baseline_messages(history, text, cfg.answer_instruction)
+
+        def build(history: list[Message]) -> list[Message]:
+            rest = text[len(self.memory.consumed_text) :]
+            steps, instruction = self.memory.steps, cfg.answer_instruction
+            messages = final_messages(cfg.prompt_format, history, steps, rest, instruction)
+            if cfg.answer_prefix:
+                messages.append({"role": "assistant", "content": cfg.answer_prefix})
+            return messages
+
+        return build
+
+    async def _answer(
+        self, input_ended_t: float, in_flight: bool, speculation: SpeculativeAnswer | None
+    ) -> TurnResult:
         cfg = self.config
         call_id = f"{self._id}-t{self.turn}-answer"
         prefix = cfg.answer_prefix if cfg.mode is Mode.LIVEMIND else ""
-        if cfg.mode is Mode.LIVEMIND:
-            rest = self._input[len(self.memory.consumed_text) :]
-
-            def build(history: list[Message]) -> list[Message]:
-                steps = self.memory.steps
-                instruction = cfg.answer_instruction
-                messages = final_messages(cfg.prompt_format, history, steps, rest, instruction)
-                if prefix:
-                    messages.append({"role": "assistant", "content": prefix})
-                return messages
-        else:
-
-            def build(history: list[Message]) -> list[Message]:
-                return baseline_messages(history, self._input, cfg.answer_instruction)
-
         parts: list[str] = []
         usage = Usage()
         first_token_t: float | None = None
         try:
-            messages = await self._fit(self.answer_engine, cfg.answer, build)
-            self._publish(AnswerStarted, call_id=call_id, mode=cfg.mode.value)
-            async for chunk in self.answer_engine.stream(messages, cfg.answer, call_id):
+            if speculation is not None:  # prepared during the pause: kept, as it stands
+                call_id = speculation.call_id
+                chunks = speculation.replay()
+            else:
+                messages = await self._fit(
+                    self.answer_engine, cfg.answer, self._answer_prompt(self._input)
+                )
+                chunks = self.answer_engine.stream(messages, cfg.answer, call_id)
+            self._publish(
+                AnswerStarted,
+                call_id=call_id,
+                mode=cfg.mode.value,
+                speculative=speculation is not None,
+            )
+            async for chunk in chunks:
                 if chunk.text:
                     text = chunk.text
                     if first_token_t is None:
@@ -398,6 +479,7 @@ class LiveMindSession:
         self._segments_published = 0
         self._ended = False
         self._thinking_failed = False
+        self._speculation: SpeculativeAnswer | None = None
         self._thinker: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # set while there is nothing to think about
@@ -405,6 +487,9 @@ class LiveMindSession:
 
     async def close(self) -> None:
         """Stop any background inference (the engines belong to the caller)."""
+        if self._speculation is not None:
+            self._speculation.cancel()
+            self._speculation = None
         if self._thinker is not None:
             self._thinker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

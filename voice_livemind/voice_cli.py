@@ -123,3 +123,82 @@ def _report(args: argparse.Namespace, view: Any, turns: list[VoiceTurn]) -> None
         view.console.print("no speech heard: nothing to answer", style="yellow")
     for turn in turns:
         view.voice_summary(turn, args.mode)
+
+
+async def run_spoken_bench_command(
+    args: argparse.Namespace, open_engines: Any, session_config: Any
+) -> int:
+    """`bench --audio` / `bench --recordings DIR`: the spoken benchmark (`bench_spoken.py`)."""
+    from .asr.recognizer import create_recognizer
+    from .audio import SpeechSynthesizer
+    from .audio.speech_cache import SpeechCache
+    from .bench import ANSWER_FORMAT
+    from .bench_spoken import (
+        QUESTION_RATE_WPM,
+        QUESTION_VOICE,
+        SpokenBench,
+        SpokenBenchSettings,
+        run_spoken_bench,
+    )
+    from .datasets import load_questions, sample_questions
+    from .session import Mode
+    from .spoken import from_questions, load_recordings
+
+    if args.concurrency != 1:
+        raise ValueError("the spoken benchmark replays in real time: --concurrency must be 1")
+    n = args.n or None
+    if args.recordings:
+        items = load_recordings(args.recordings)[: n or None]
+        source, voice, rate = str(Path(args.recordings).resolve()), None, None
+    else:
+        source = args.data or args.dataset
+        items = from_questions(sample_questions(load_questions(source), n, args.seed))
+        voice, rate = args.voice or QUESTION_VOICE, args.rate or QUESTION_RATE_WPM
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
+    answer_voice = SpeechSynthesizer()
+    speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice), voice, rate)
+    engine, answer_engine = await open_engines(args)
+    settings = SpokenBenchSettings(
+        dataset=source,
+        n=n,
+        seed=args.seed,
+        voice=voice,
+        rate_wpm=rate,
+        asr_model=args.asr_model or "tiny.en",
+        speculate=args.speculate,
+        format=args.format,
+        granularity=args.granularity,
+        min_segment_chars=args.min_segment_chars,
+        end_policy=args.end_policy,
+        max_inference_tokens=args.max_inference_tokens,
+        max_answer_tokens=args.max_answer_tokens,
+        model=engine.name,
+        answer_model=(answer_engine or engine).name,
+    )
+    label = "recordings" if args.recordings else args.dataset
+    name = f"bench_spoken_{label}_{args.format}_{args.granularity}_n{n or 'all'}"
+    output = Path(args.output or f"runs/{name}.jsonl")
+    if args.overwrite:
+        output.unlink(missing_ok=True)
+    bench = SpokenBench(
+        engine=engine,
+        answer_engine=answer_engine,
+        config=session_config(args, ANSWER_FORMAT),
+        settings=settings,
+        recognizer=recognizer,
+        answer_voice=answer_voice,
+        speech=speech,
+        answers_dir=output.with_name(output.stem + "_answers"),
+    )
+    modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
+    try:
+        written = await run_spoken_bench(bench, items, modes, output)
+    except asyncio.CancelledError:
+        print(f"interrupted: results so far are in {output}; run again to resume", file=sys.stderr)
+        raise
+    finally:
+        for e in (engine, answer_engine):
+            if e is not None:
+                await e.close()
+    print(f"{written} results written to {output}; see: voice-livemind analyze {output}")
+    return 0

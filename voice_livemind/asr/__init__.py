@@ -22,6 +22,8 @@ _EXPORTS = {
     "WhisperDecoder": "decoder",
     "AsrDecoded": "events",
     "SpeechEnded": "events",
+    "SpeechPaused": "events",
+    "SpeechResumed": "events",
     "SpeechStarted": "events",
     "UtteranceEnded": "events",
     "WordsCommitted": "events",

@@ -34,6 +34,23 @@ class SpeechEnded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpeechPaused(Event):
+    """Speech has paused for `pause_commit_s` (the end of the utterance may be near) and
+    everything heard so far is committed; the pause began at `audio_t`."""
+
+    type: ClassVar[str] = "speech_paused"
+    audio_t: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechResumed(Event):
+    """Speech went on after a `SpeechPaused`: that pause was not the end of the utterance."""
+
+    type: ClassVar[str] = "speech_resumed"
+    audio_t: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class WordsPartial(Event):
     """After a decode: the unconfirmed tail `text`, after the utterance's `committed_text`."""
 

@@ -12,7 +12,9 @@ Policy, and why:
   starts a new one after it: Whisper has seen the whole phrase, no later hypothesis would add
   context, and the next buffer starts in silence, the cleanest place to cut. The buffer is
   decoded once early in every pause (after 0.1 s of silence), so that when the pause turns out
-  long enough the hypothesis is already there: committing it costs no decode.
+  long enough the hypothesis is already there: committing it costs no decode. `SpeechPaused`
+  then tells listeners the end of the utterance may be near (a final answer can be prepared
+  speculatively), and `SpeechResumed` that it was not.
 - The buffer is bounded by time, whatever Whisper's segments: past `trim_s` it is cut at the end
   of the last committed word; past `max_buffer_s` (no commits: one long unsettled stretch) the
   words older than `trim_s / 2` are committed as they stand and the buffer is cut there. Per-update
@@ -37,6 +39,8 @@ from .decoder import DecoderConfig, Hypothesis, WhisperDecoder
 from .events import (
     AsrDecoded,
     SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     UtteranceEnded,
     WordsCommitted,
@@ -139,12 +143,15 @@ class StreamingRecognizer:
             return events
         cfg = self.config
         pause = self.vad.trailing_silence_s
-        if pause == 0.0:
+        if pause == 0.0 and self._pause_done:
             self._pause_done = False
+            events.append(SpeechResumed(t=self.stream_t, audio_t=self.vad.processed_t))
         if cfg.pause_commit_s is not None and pause >= cfg.pause_commit_s:
             if not self._pause_done:
                 self._pause_done = True
-                events.extend(self._commit_buffer("pause", self.vad.silence_start_t))
+                silence_start = self.vad.silence_start_t
+                events.extend(self._commit_buffer("pause", silence_start))
+                events.append(SpeechPaused(t=self.stream_t, audio_t=silence_start))
         elif may_update and self._due():
             if pause > 0.0:  # the early pause decode: only the uncommitted tail needs hearing,
                 self._cut_in_committed()  # and a short buffer decodes fast (the final pass)

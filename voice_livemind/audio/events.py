@@ -9,6 +9,15 @@ from ..events import Event
 
 
 @dataclass(frozen=True, kw_only=True)
+class AudioStarted(Event):
+    """The source delivered its first frame: audio time `audio_t` was reached at clock time `t`
+    (relates audio times, such as where speech ended, to the pipeline's clock)."""
+
+    type: ClassVar[str] = "audio_started"
+    audio_t: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class TtsFirstAudio(Event):
     """The first audio of an answer was handed to the sink: the moment the user starts hearing."""
 

@@ -12,7 +12,9 @@ itself) treat it as a finished turn and reply anew.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
@@ -97,3 +99,25 @@ async def complete(
         if chunk.usage is not None:
             usage = chunk.usage
     return "".join(parts), usage
+
+
+_aborting: set[asyncio.Task[None]] = set()  # strong references until each abort is sent
+
+
+def abort_in_background(abort: Callable[[str], Awaitable[None]], request_id: str) -> None:
+    """Abort `request_id` explicitly after its stream was cancelled.
+
+    Cancelling the consumer normally aborts the request, but vLLM's `generate()` only aborts
+    requests it has finished adding: a cancellation that lands while the request is being
+    handed to the engine core leaves it running to its token limit, stealing the engine from
+    everything after it. An explicit abort closes that gap; aborting a finished or unknown
+    request does nothing. Runs as a task so the cancelled caller is not held up.
+    """
+    task = asyncio.get_running_loop().create_task(_quietly(abort(request_id)))
+    _aborting.add(task)
+    task.add_done_callback(_aborting.discard)
+
+
+async def _quietly(aborting: Awaitable[None]) -> None:
+    with contextlib.suppress(Exception):  # the engine may be closing: nothing to abort then
+        await aborting

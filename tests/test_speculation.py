@@ -1,0 +1,174 @@
+"""A final answer prepared during a pause: kept when the input ends there, dropped without a
+trace when the user goes on. Session logic with the scripted engine; the recogniser's pause
+signals and the pipeline with real speech and Whisper."""
+
+from __future__ import annotations
+
+import asyncio
+
+from scripted_engine import ScriptedEngine, drain, is_answer_prompt, wait_until
+from speech import concat, silence, synthesize, trim_silence, with_silence
+
+from voice_livemind.asr.recognizer import create_recognizer
+from voice_livemind.audio import ArraySource
+from voice_livemind.events import (
+    AnswerDelta,
+    AnswerStarted,
+    EventBus,
+    SpeculationDiscarded,
+    SpeculationStarted,
+)
+from voice_livemind.pipeline import VoicePipeline
+from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig
+
+S1 = "The sun is a star. "
+S2 = "How hot is it?"
+
+
+def of_type(events, kind):
+    return [e for e in events if isinstance(e, kind)]
+
+
+def answer_with_input(messages, settings):
+    """Answers name the input they saw, so a reused answer can be told from a fresh one."""
+    if not is_answer_prompt(messages):
+        return "action inference. noted"
+    seen = "long" if "longer" in messages[-1]["content"] else "short"
+    return f"The answer to the {seen} question is 42. More follows."
+
+
+async def test_a_kept_speculation_is_the_answer_and_no_second_call_is_made():
+    engine = ScriptedEngine(answer_with_input, delay=0.01)
+    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    events = session.bus.subscribe()
+    session.feed(S1 + S2)
+    assert session.speculate()
+    assert not session.speculate()  # the same input: the one in flight will do
+    await wait_until(lambda: any(c.is_answer for c in engine.calls))
+    result = await session.end()
+    assert len(engine.answer_calls) == 1
+    assert result.answer == "The answer to the short question is 42. More follows."
+    published = drain(events)
+    (started,) = of_type(published, AnswerStarted)
+    (speculation,) = of_type(published, SpeculationStarted)
+    assert started.speculative and started.call_id == speculation.call_id
+    assert "".join(e.text for e in of_type(published, AnswerDelta)) == result.answer
+    assert session.history[-1]["content"] == result.answer
+
+
+async def test_speech_resuming_drops_the_speculation_without_a_trace():
+    engine = ScriptedEngine(answer_with_input, delay=0.05)
+    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    events = session.bus.subscribe()
+    session.feed(S1 + S2)
+    session.speculate()
+    await wait_until(lambda: any(c.is_answer for c in engine.calls))
+    (speculative,) = engine.answer_calls
+    session.discard_speculation("speech resumed")
+    # Cancelled, and aborted explicitly too (a cancel racing vLLM's add_request aborts nothing).
+    await wait_until(lambda: speculative.request_id in engine.cancelled)
+    await wait_until(lambda: speculative.request_id in engine.aborted)
+    session.feed(" It is a longer question now.")
+    result = await session.end()
+    assert result.answer == "The answer to the long question is 42. More follows."
+    published = drain(events)
+    (dropped,) = of_type(published, SpeculationDiscarded)
+    assert dropped.reason == "speech resumed" and dropped.call_id == speculative.request_id
+    (started,) = of_type(published, AnswerStarted)
+    assert not started.speculative and started.call_id != speculative.request_id
+    # Nothing of the dropped answer was published or remembered.
+    assert "short" not in "".join(e.text for e in of_type(published, AnswerDelta))
+    assert [m["content"] for m in session.history] == [S1 + S2 + " It is a longer question now.",
+                                                       result.answer]  # fmt: skip
+
+
+async def test_new_input_drops_the_speculation_and_a_new_pause_starts_another():
+    engine = ScriptedEngine(answer_with_input)
+    engine.hold(only=is_answer_prompt)
+    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    events = session.bus.subscribe()
+    session.feed(S1)
+    session.speculate()
+    await wait_until(lambda: engine.in_flight)
+    session.feed(S2 + " It is a longer question now.")  # the user went on
+    assert [e.reason for e in of_type(drain(events), SpeculationDiscarded)] == ["input changed"]
+    assert session.speculate()
+    engine.release()
+    result = await asyncio.wait_for(session.end(), timeout=2)
+    assert "long question" in result.answer
+    assert len(engine.cancelled) == 1 and len(engine.answer_calls) == 2
+
+
+async def test_speculation_is_off_unless_configured_and_never_after_the_end():
+    engine = ScriptedEngine()
+    session = LiveMindSession(engine, SessionConfig())
+    session.feed(S1 + S2)
+    assert not session.speculate()
+    await session.end()
+    assert len(engine.answer_calls) == 1
+    baseline = LiveMindSession(engine, SessionConfig(mode=Mode.BASELINE, speculate=True))
+    assert not baseline.speculate()  # no input yet
+    baseline.feed(S2)
+    assert baseline.speculate()
+    result = await baseline.end()
+    assert result.answer == "The answer is 42." and len(engine.answer_calls) == 2
+
+
+async def test_with_the_wait_policy_the_speculation_waits_for_the_inference_in_flight():
+    engine = ScriptedEngine(answer_with_input)
+    engine.hold(only=lambda messages: not is_answer_prompt(messages))
+    session = LiveMindSession(engine, SessionConfig(speculate=True, end_policy=EndPolicy.WAIT))
+    session.feed(S1 + S2)
+    await wait_until(lambda: engine.in_flight)
+    session.speculate()
+    await asyncio.sleep(0.05)
+    assert not engine.answer_calls  # still waiting for the inference
+    engine.release()
+    result = await asyncio.wait_for(session.end(), timeout=2)
+    assert result.inferences == ["noted"]
+    assert "Inference: action inference. noted" in engine.answer_calls[0].messages[-1]["content"]
+
+
+async def test_an_inference_cancelled_at_the_end_is_also_aborted_in_the_engine():
+    engine = ScriptedEngine()
+    engine.hold(only=lambda messages: not is_answer_prompt(messages))  # never released
+    session = LiveMindSession(engine, SessionConfig())
+    session.feed(S1 + S2)
+    await wait_until(lambda: engine.in_flight)
+    (in_flight,) = engine.in_flight
+    await session.end()
+    await wait_until(lambda: in_flight in engine.aborted)
+
+
+# --- with real speech: the recogniser's pause signals drive it ---------------------------------
+
+
+async def run_spoken(audio, engine, speculate=True):
+    bus = EventBus()
+    events = bus.subscribe()
+    session = LiveMindSession(engine, SessionConfig(speculate=speculate), bus=bus)
+    turns = await VoicePipeline(create_recognizer(), session).run(
+        aiter(ArraySource(audio, realtime=False, pad_s=2.0))
+    )
+    await session.close()
+    return turns, drain(events)
+
+
+async def test_a_pause_inside_a_question_is_no_end_and_the_final_pause_is():
+    first = trim_silence(synthesize("A farmer plants seeds in the spring."))
+    second = trim_silence(synthesize("When does the farmer harvest the crop?"))
+    # 0.4 s: long enough to speculate (0.25 s), too short to end the utterance (0.6 s)
+    audio = with_silence(concat(first, silence(0.4), second), before=0.5)
+    engine = ScriptedEngine(delay=0.01)
+    turns, events = await run_spoken(audio, engine)
+    assert len(turns) == 1
+    kinds = [e.type for e in events]
+    assert kinds.count("speech_paused") >= 2 and "speech_resumed" in kinds
+    assert kinds.index("speech_resumed") < kinds.index("utterance_ended")
+    dropped = of_type(events, SpeculationDiscarded)
+    assert dropped and dropped[0].reason in ("speech resumed", "input changed")
+    (started,) = of_type(events, AnswerStarted)
+    assert started.speculative  # the answer prepared in the final pause was kept
+    kept = [e for e in of_type(events, SpeculationStarted) if e.call_id == started.call_id]
+    assert kept and "harvest" in kept[0].text
+    assert turns[0].answer_text == "The answer is 42."

@@ -1,0 +1,95 @@
+"""The spoken benchmark's audio cache: content-hash keys, hits and misses, corrupt files made
+again; with a counting fake synthesiser for the logic and real pyttsx3/espeak-ng once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voice_livemind.audio import SpeechSynthesizer
+from voice_livemind.audio.frames import SAMPLE_RATE
+from voice_livemind.audio.speech_cache import SpeechCache, speech_pieces
+
+TEXT = "The sun is a star. It is very hot, and it is far away from us."
+
+
+class CountingSynthesizer:
+    """A tone per piece, 0.4 s a word; counts what it was asked to say."""
+
+    backend = "fake"
+
+    def __init__(self, rate: int = 22_050) -> None:
+        self.rate = rate
+        self.said: list[str] = []
+
+    async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        self.said.append(text)
+        n = round(0.4 * len(text.split()) * self.rate)
+        tone = 0.3 * np.sin(np.arange(n) * 2 * np.pi * 220 / self.rate).astype(np.float32)
+        return np.concatenate(
+            [np.zeros(500, np.float32), tone, np.zeros(500, np.float32)]
+        ), self.rate
+
+
+async def test_second_request_is_a_hit_and_synthesises_nothing(tmp_path):
+    fake = CountingSynthesizer()
+    cache = SpeechCache(fake, "en-us", 150, root=tmp_path)
+    first = await cache.speech(TEXT)
+    calls = len(fake.said)
+    again = await cache.speech(TEXT)
+    assert calls == 2 and len(fake.said) == calls  # two sentences, then nothing more
+    assert (cache.misses, cache.hits) == (1, 1)
+    np.testing.assert_allclose(first, again)
+    # 16 kHz, the pieces' padding trimmed and one 0.3 s gap between them
+    words = len(TEXT.split())
+    assert len(first) / SAMPLE_RATE == pytest.approx(0.4 * words + 0.3, abs=0.02)
+
+
+async def test_the_key_covers_text_voice_and_rate(tmp_path):
+    fake = CountingSynthesizer()
+    keys = {
+        SpeechCache(fake, voice, rate, root=tmp_path).key(text)
+        for text, voice, rate in [(TEXT, "en-us", 150), (TEXT + " ", "en-us", 150),
+                                  (TEXT, "en-gb", 150), (TEXT, "en-us", 175)]
+    }  # fmt: skip
+    assert len(keys) == 4
+    # the same content is the same key, whatever cache object asks
+    assert SpeechCache(fake, "en-us", 150, root=tmp_path).key(TEXT) == SpeechCache(
+        CountingSynthesizer(), "en-us", 150, root=tmp_path / "other"
+    ).key(TEXT)
+
+
+@pytest.mark.parametrize(
+    "damage", [b"", b"RIFF-not-a-wav", "truncated"], ids=["empty", "garbage", "cut"]
+)
+async def test_a_corrupt_cache_file_is_synthesised_again(tmp_path, damage):
+    fake = CountingSynthesizer()
+    cache = SpeechCache(fake, "en-us", 150, root=tmp_path)
+    good = await cache.speech(TEXT)
+    path = cache.path(TEXT)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 5] if damage == "truncated" else damage)
+    before = len(fake.said)
+    again = await cache.speech(TEXT)
+    assert len(fake.said) == before + 2 and cache.misses == 2
+    np.testing.assert_allclose(good, again)
+    assert path.read_bytes() == data  # repaired on disk
+
+
+def test_long_text_is_spoken_in_pieces_at_sentence_and_clause_ends():
+    text = (
+        "One two three four five six seven eight nine ten eleven twelve, thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two. Short."
+    )
+    pieces = speech_pieces(text, max_words=20)
+    assert pieces[-1] == "Short." and " ".join(pieces) == text
+    assert pieces[0].endswith("twelve,") and all(len(p.split()) <= 20 for p in pieces)
+
+
+async def test_real_speech_is_cached_on_disk(tmp_path):
+    cache = SpeechCache(SpeechSynthesizer(150, "gmw/en-us"), "gmw/en-us", 150, root=tmp_path)
+    audio = await cache.speech("Water boils at a lower temperature on a high mountain.")
+    assert 1.5 < len(audio) / SAMPLE_RATE < 8 and np.abs(audio).max() > 0.05
+    assert cache.path("Water boils at a lower temperature on a high mountain.").is_file()
+    assert await cache.speech("Water boils at a lower temperature on a high mountain.") is not None
+    assert cache.hits == 1
