@@ -140,6 +140,19 @@ class _Pyttsx3Backend:
         return self.synthesize("ok")[1]
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        try:
+            return self._synthesize_once(text)
+        except _NoAudioError:
+            # espeak occasionally reports the utterance finished and never writes its samples
+            # (seen under load); a fresh engine gets it right.
+            _Pyttsx3Shared.engine = None
+            try:
+                return self._synthesize_once(text)
+            except _NoAudioError as exc:
+                _Pyttsx3Shared.engine = None
+                raise TtsError(f"pyttsx3 wrote no audio for {text[:40]!r}") from exc
+
+    def _synthesize_once(self, text: str) -> tuple[np.ndarray, int]:
         shared = _Pyttsx3Shared
         engine = self._engine()
         shared.errors.clear()
@@ -170,7 +183,8 @@ class _Pyttsx3Backend:
             if shared.errors:
                 shared.applied.clear()
                 raise TtsError(f"pyttsx3 failed: {shared.errors[0]}")
-            _wait_until_written(path, self.timeout_s)
+            if not _wait_until_written(path, min(self.timeout_s, _WRITE_WAIT_S)):
+                raise _NoAudioError
             return _read_wav(path)
         finally:
             path.unlink(missing_ok=True)
@@ -201,17 +215,26 @@ class _Pyttsx3Backend:
         return engine
 
 
-def _wait_until_written(path: Path, timeout_s: float) -> None:
+_WRITE_WAIT_S = 5.0  # after "finished", a file still without samples will not get any
+
+
+class _NoAudioError(Exception):
+    """The engine reported the utterance finished but its file holds no samples."""
+
+
+def _wait_until_written(path: Path, timeout_s: float) -> bool:
     """The espeak driver may still be writing when it reports the utterance finished (seen
-    under load: a header and no samples); wait until the file has audio and stops growing."""
+    under load: a header and no samples); wait until the file has audio and stops growing.
+    False when it never got any."""
     deadline = time.monotonic() + timeout_s
     size = -1
     while time.monotonic() < deadline:
         now = path.stat().st_size
         if now == size and now > 44:  # 44 bytes: a WAV header alone
-            return
+            return True
         size = now
         time.sleep(0.02)
+    return size > 44
 
 
 def _on_finished(name: object = None, completed: bool = True, **_: object) -> None:
