@@ -20,6 +20,7 @@ from voice_livemind.datasets import (
     DatasetError,
     Question,
     category_order,
+    iter_jsonl,
     load_questions,
     sample_questions,
 )
@@ -225,6 +226,16 @@ def test_unreadable_jsonl_line(tmp_path: Path, line: str, message: str) -> None:
     path = write_jsonl(tmp_path / "bad.jsonl", [MMLU_ROWS[0], line])
     with pytest.raises(DatasetError, match=f"bad.jsonl line 2: {message}"):
         load_questions(str(path))
+
+
+def test_iter_jsonl_names_each_line_in_the_wording_asked_for(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"a": 1}, {"b": 2}, "{oops"], True)
+    rows = iter_jsonl(path, where="{path}:{line}", invalid="invalid JSON")
+    assert next(rows) == (f"{path}:1", {"a": 1})
+    assert next(rows) == (f"{path}:3", {"b": 2})  # the blank line 2 is counted, not yielded
+    with pytest.raises(DatasetError, match=r"rows\.jsonl:4: invalid JSON \(") as error:
+        next(rows)
+    assert "\n" not in str(error.value)
 
 
 def test_duplicate_mmlu_pro_id_is_an_error(tmp_path: Path) -> None:

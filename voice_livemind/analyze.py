@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .datasets import iter_jsonl
+
 # Numbers or null in every record.
 _NUMBER_KEYS = (
     "latency_s", "ttft_s", "answer_letter_s", "overhead_s", "total_model_time_s",
@@ -60,9 +62,7 @@ class Run:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _check_record(record: Any, where: str) -> None:
-    if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+def _check_record(record: dict[str, Any], where: str) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if not missing:
         run = record["run"]
@@ -89,17 +89,9 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     """Read one results file; ValueError naming file and line for anything malformed."""
     records = []
     try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{where}: invalid JSON ({exc.msg})") from None
-                _check_record(record, where)
-                records.append(record)
+        for where, record in iter_jsonl(path, where="{path}:{line}", invalid="invalid JSON"):
+            _check_record(record, where)
+            records.append(record)
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read ({exc})") from None
     if not records:

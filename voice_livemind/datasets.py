@@ -275,7 +275,7 @@ def _letter(answer: Any, options: Sequence[str], where: str, name: str = "answer
 
 
 def _read_file(path: Path) -> Rows:
-    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet}
+    readers = {".jsonl": iter_jsonl, ".json": _read_json, ".parquet": _read_parquet}
     reader = {**readers, ".csv": _read_csv}.get(path.suffix.lower())
     if reader is None:
         raise DatasetError(f"{path}: unsupported file type, expected one of {', '.join(SUFFIXES)}")
@@ -295,16 +295,25 @@ def _split_files(folder: Path, split: str) -> list[Path]:
     return files
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as lines:
+def iter_jsonl(
+    path: str | Path, *, where: str = "{path} line {line}", invalid: str = "not valid JSON"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for each JSON object in a JSON Lines file, `where` naming its line
+    ("data.jsonl line 3"; blank lines are skipped but counted). A line that is not JSON, or not
+    a JSON object, is a one-line DatasetError (a ValueError) naming the line.
+
+    `where` (with `{path}` and `{line}`) and `invalid` let each kind of file keep the wording its
+    messages have always had, e.g. "results.jsonl:3: invalid JSON" for bench results."""
+    with open(path, encoding="utf-8") as lines:  # `path` as given: messages name it unchanged
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
+            here = where.format(path=path, line=number)
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path} line {number}: not valid JSON ({exc.msg})") from None
-            yield _as_row(row, f"{path} line {number}")
+                raise DatasetError(f"{here}: {invalid} ({exc.msg})") from None
+            yield _as_row(row, here)
 
 
 def _read_json(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -313,7 +322,7 @@ def _read_json(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # JSON Lines named .json, as HF `Dataset.to_json` writes
-            yield from _read_jsonl(path)
+            yield from iter_jsonl(path)
             return
         raise DatasetError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg})") from None
     if not isinstance(data, list):

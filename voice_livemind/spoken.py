@@ -16,13 +16,12 @@ default 4) are optional.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .datasets import LETTERS, DatasetError, Question
+from .datasets import LETTERS, DatasetError, Question, iter_jsonl
 
 ANSWERS_FILE = "answers.jsonl"
 
@@ -69,28 +68,18 @@ def load_recordings(folder: str | Path) -> list[SpokenQuestion]:
         raise DatasetError(f"{folder} holds no {ANSWERS_FILE} (see `voice-livemind bench --help`)")
     items: list[SpokenQuestion] = []
     seen: set[str] = set()
-    with index.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{index} line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{where}: invalid JSON ({exc.msg})") from None
-            item = _recording(row, folder, where)
-            if item.id in seen:
-                raise DatasetError(f"{where}: duplicate id {item.id!r}")
-            seen.add(item.id)
-            items.append(item)
+    for where, row in iter_jsonl(index, invalid="invalid JSON"):
+        item = _recording(row, folder, where)
+        if item.id in seen:
+            raise DatasetError(f"{where}: duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
     if not items:
         raise DatasetError(f"{index} lists no recordings")
     return items
 
 
-def _recording(row: Any, folder: Path, where: str) -> SpokenQuestion:
-    if not isinstance(row, dict):
-        raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+def _recording(row: dict[str, Any], folder: Path, where: str) -> SpokenQuestion:
     name, answer = row.get("file"), row.get("answer")
     if not isinstance(name, str) or not name:
         raise DatasetError(f"{where}: missing field 'file' (the audio file's name)")
