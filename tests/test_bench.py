@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from scripted_engine import ScriptedEngine
 
-from voice_livemind.bench import BenchSettings, question_text, run_bench
+from voice_livemind.bench import BenchSettings, question_text, run_bench, run_to_file
 from voice_livemind.datasets import Question, load_questions
 from voice_livemind.events import EventBus, InferenceAborted, InferenceStarted, InputEnded
 from voice_livemind.session import LiveMindSession, Mode, SessionConfig
@@ -151,3 +151,26 @@ async def test_interrupted_run_loses_nothing_and_resumes(tmp_path):
     assert {(r["id"], r["mode"]) for r in complete} == {
         (q, m) for q in {r["id"] for r in complete} for m in ("livemind", "baseline")
     }
+
+
+async def test_run_to_file_reports_the_results_and_closes_the_engines(tmp_path, capsys):
+    out, engine = tmp_path / "r.jsonl", ScriptedEngine()
+    bench = run_bench(engine, None, SessionConfig(), SETTINGS, BOTH, out)
+    assert await run_to_file(bench, out, (engine, None)) == 6  # None: no answer engine
+    assert engine.closed
+    assert (
+        capsys.readouterr().out
+        == f"6 results written to {out}; see: voice-livemind analyze {out}\n"
+    )
+
+
+async def test_run_to_file_after_ctrl_c_says_how_to_resume(tmp_path, capsys):
+    out, engine = tmp_path / "r.jsonl", ScriptedEngine()
+    task = asyncio.create_task(run_to_file(asyncio.sleep(60, result=0), out, [engine]))
+    await asyncio.sleep(0)
+    task.cancel()  # what Ctrl-C does to the running benchmark
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    captured = capsys.readouterr()
+    assert engine.closed and captured.out == ""
+    assert f"interrupted: results so far are in {out}; run again to resume" in captured.err

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -233,4 +233,23 @@ async def run_jobs(
             for job in pending:
                 job.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+    return written
+
+
+async def run_to_file(
+    bench: Awaitable[int], output: Path, engines: Iterable[ChatEngine | None]
+) -> int:
+    """Await `bench` (a benchmark appending to `output`) and return how many results it wrote,
+    closing `engines` however it ends. The user is told where the results are, and after Ctrl-C
+    (asyncio.run cancels the task) that running the same command again resumes."""
+    try:
+        written = await bench
+    except asyncio.CancelledError:
+        print(f"interrupted: results so far are in {output}; run again to resume", file=sys.stderr)
+        raise
+    finally:
+        for engine in engines:
+            if engine is not None:
+                await engine.close()
+    print(f"{written} results written to {output}; see: voice-livemind analyze {output}")
     return written

@@ -285,7 +285,7 @@ async def run_text(args: argparse.Namespace) -> int:
 async def run_bench_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import ANSWER_FORMAT, BenchSettings, run_bench
+    from .bench import ANSWER_FORMAT, BenchSettings, run_bench, run_to_file
 
     if args.speed <= 0:
         raise ValueError("--speed must be positive (characters per minute)")
@@ -320,25 +320,17 @@ async def run_bench_command(args: argparse.Namespace) -> int:
     if args.overwrite:
         output.unlink(missing_ok=True)
     modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
-    try:
-        written = await run_bench(
-            engine,
-            answer_engine,
-            config,
-            settings,
-            modes,
-            output,
-            concurrency=args.concurrency,
-            data=args.data,
-        )
-    except asyncio.CancelledError:
-        print(f"interrupted: results so far are in {output}; run again to resume", file=sys.stderr)
-        raise
-    finally:
-        for e in (engine, answer_engine):
-            if e is not None:
-                await e.close()
-    print(f"{written} results written to {output}; see: voice-livemind analyze {output}")
+    bench = run_bench(
+        engine,
+        answer_engine,
+        config,
+        settings,
+        modes,
+        output,
+        concurrency=args.concurrency,
+        data=args.data,
+    )
+    await run_to_file(bench, output, (engine, answer_engine))
     return 0
 
 

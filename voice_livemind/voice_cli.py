@@ -132,7 +132,7 @@ async def run_spoken_bench_command(
     from .asr.recognizer import create_recognizer
     from .audio import SpeechSynthesizer
     from .audio.speech_cache import SpeechCache
-    from .bench import ANSWER_FORMAT
+    from .bench import ANSWER_FORMAT, run_to_file
     from .bench_spoken import (
         QUESTION_RATE_WPM,
         QUESTION_VOICE,
@@ -191,14 +191,7 @@ async def run_spoken_bench_command(
         answers_dir=output.with_name(output.stem + "_answers"),
     )
     modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
-    try:
-        written = await run_spoken_bench(bench, items, modes, output)
-    except asyncio.CancelledError:
-        print(f"interrupted: results so far are in {output}; run again to resume", file=sys.stderr)
-        raise
-    finally:
-        for e in (engine, answer_engine):
-            if e is not None:
-                await e.close()
-    print(f"{written} results written to {output}; see: voice-livemind analyze {output}")
+    await run_to_file(
+        run_spoken_bench(bench, items, modes, output), output, (engine, answer_engine)
+    )
     return 0
