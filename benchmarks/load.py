@@ -34,19 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from speech import synthesize, trim_silence  # espeak-ng, cached by text
+from speech import BENCH_QUESTIONS, synthesize, trim_silence  # espeak-ng, cached by text
 
 from voice_livemind.server.client import LiveMindClient
 
-QUESTIONS = [
-    "A farmer plants seeds in the spring. The plants grow tall during the summer. "
-    "When does the farmer harvest the crop?",
-    "Water boils at a lower temperature on a high mountain. The air up there is thinner. "
-    "What is the reason for the lower boiling point?",
-    "A shop sells apples for two dollars a kilo. Pears cost three dollars a kilo. "
-    "How much do two kilos of apples and one kilo of pears cost?",
-    "My sister is older than my brother. My brother is older than me. Who is the youngest?",
-]
 LEAD_S, TRAIL_S = 0.3, 1.5  # silence before the question, and after it (the VAD's endpoint)
 SAMPLE_RATE = 16_000
 
@@ -99,7 +90,7 @@ def _pct(values: list[float | None], q: int) -> float | None:
 def spoken_questions() -> list[tuple[np.ndarray, float]]:
     """(audio, seconds from its start to the end of speech) per question."""
     clips = []
-    for text in QUESTIONS:
+    for text in BENCH_QUESTIONS:
         speech = trim_silence(synthesize(text))
         lead, trail = np.zeros(round(LEAD_S * SAMPLE_RATE)), np.zeros(round(TRAIL_S * SAMPLE_RATE))
         audio = np.concatenate([lead, speech, trail]).astype(np.float32)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from speech import synthesize, with_silence
+from speech import BENCH_QUESTIONS, synthesize, with_silence
 
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.audio import ArraySource, NullSink, SentenceSpeaker, SpeechSynthesizer
@@ -30,14 +30,8 @@ from voice_livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from voice_livemind.session import LiveMindSession, Mode, SessionConfig
 from voice_livemind.voice_cli import TRAILING_SILENCE_S, _demo_audio
 
-QUESTIONS = [
-    "A farmer plants seeds in the spring. The plants grow tall during the summer. "
-    "When does the farmer harvest the crop?",
-    "Water boils at a lower temperature on a high mountain. The air up there is thinner. "
-    "What is the reason for the lower boiling point?",
-    "A shop sells apples for two dollars a kilo. Pears cost three dollars a kilo. "
-    "How much do two kilos of apples and one kilo of pears cost?",
-]
+# The first three: the clips q1-q3 of the voice latency table in RESULTS.md.
+QUESTIONS = BENCH_QUESTIONS[:3]
 
 
 async def one(engine, synthesizer, audio, mode: Mode) -> dict:

@@ -32,6 +32,18 @@ VOICE = "gmw/en-us"
 RATE_WPM = 150  # conversational pace; espeak's 200 wpm default is hard for tiny.en
 _MAX_CHUNK_WORDS = 80  # longer texts are spoken in pieces (see the module docstring)
 
+# Short spoken questions the latency benchmarks replay (benchmarks/load.py, voice_latency.py):
+# ordinary sentences, no option letters, which tiny.en hears reliably.
+BENCH_QUESTIONS = [
+    "A farmer plants seeds in the spring. The plants grow tall during the summer. "
+    "When does the farmer harvest the crop?",
+    "Water boils at a lower temperature on a high mountain. The air up there is thinner. "
+    "What is the reason for the lower boiling point?",
+    "A shop sells apples for two dollars a kilo. Pears cost three dollars a kilo. "
+    "How much do two kilos of apples and one kilo of pears cost?",
+    "My sister is older than my brother. My brother is older than me. Who is the youngest?",
+]
+
 # Runs in the child process: argv = text, wav path, voice, rate. pyttsx3's `runAndWait()` can
 # return before espeak (asynchronous) has written the file, and its opening stop() can cancel
 # what is still queued: wait for the "finished-utterance" notification, after letting queued
