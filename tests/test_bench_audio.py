@@ -15,7 +15,6 @@ from voice_livemind.analyze import run_analyze
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.audio import SpeechSynthesizer
 from voice_livemind.audio.speech_cache import SpeechCache
-from voice_livemind.bench import ANSWER_FORMAT
 from voice_livemind.bench_spoken import (
     QUESTION_RATE_WPM,
     QUESTION_VOICE,
@@ -24,6 +23,7 @@ from voice_livemind.bench_spoken import (
     run_spoken_bench,
 )
 from voice_livemind.datasets import load_questions, sample_questions
+from voice_livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from voice_livemind.session import Mode, SessionConfig
 from voice_livemind.spoken import from_questions
 from voice_livemind.spoken_record import STAGES
@@ -49,7 +49,7 @@ async def test_one_spoken_question_in_both_modes_resumes_and_analyzes(tmp_path, 
     )
     engine = await VllmEngine.start(model_dir)
     config = SessionConfig(
-        answer_instruction=ANSWER_FORMAT,
+        answer_instruction=MULTIPLE_CHOICE_INSTRUCTION,
         answer=replace(SessionConfig().answer, max_tokens=SETTINGS.max_answer_tokens),
     )
     bench = SpokenBench(

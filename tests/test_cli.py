@@ -10,7 +10,12 @@ import sys
 
 import pytest
 
-from voice_livemind.samples import SAMPLE_QUESTION
+from voice_livemind.cli import build_parser, session_config
+from voice_livemind.samples import (
+    MULTIPLE_CHOICE_ANSWER_PREFIX,
+    MULTIPLE_CHOICE_INSTRUCTION,
+    SAMPLE_QUESTION,
+)
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -85,3 +90,19 @@ def test_bench_then_analyze_on_the_shipped_sample(tmp_path):
     assert {r["mode"] for r in runs} == {"livemind", "baseline"}
     assert all(r["n"] == 2 for r in runs)
     assert len(list((tmp_path / "plots").glob("*.png"))) == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "multiple_choice", "prefix"),
+    [
+        ([], True, MULTIPLE_CHOICE_ANSWER_PREFIX),
+        ([], False, ""),  # the instruction's wording alone does not make a question one
+        (["--answer-prefix", ""], True, ""),
+        (["--answer-prefix", "Answer: "], False, "Answer: "),
+    ],
+)
+def test_the_answer_prefix_follows_multiple_choice_unless_given(options, multiple_choice, prefix):
+    args = build_parser().parse_args(["text", "Hi.", *options])
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice)
+    assert config.answer_prefix == prefix
+    assert config.answer_instruction == MULTIPLE_CHOICE_INSTRUCTION

@@ -26,9 +26,6 @@ from .llm.base import ChatEngine, EngineError
 from .session import LiveMindSession, Mode, SessionConfig
 from .text_source import VirtualClock, replay_text, replay_text_simulated
 
-# The paper's answer format instruction, given to both modes alike.
-ANSWER_FORMAT = "Your answer should end with 'The answer is (X)' where X is the option letter."
-
 
 @dataclass(frozen=True)
 class BenchSettings:

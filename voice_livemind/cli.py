@@ -76,8 +76,8 @@ def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> N
     group.add_argument(
         "--answer-prefix",
         default=None,
-        help="LiveMind's final reply opens with this text (default for multiple-choice "
-        "questions: 'The answer is ('; '' to turn off)",
+        help="LiveMind's final reply opens with this text (default for the built-in "
+        "multiple-choice questions: sample, demo, bench: 'The answer is ('; '' to turn off)",
     )
     group.add_argument(
         "--free-actions",
@@ -86,12 +86,14 @@ def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> N
     )
 
 
-def session_config(args: argparse.Namespace, answer_instruction: str = "") -> SessionConfig:
-    """The session settings from the command line; a multiple-choice answer instruction brings
-    the multiple-choice answer prefix unless `--answer-prefix` says otherwise."""
+def session_config(
+    args: argparse.Namespace, answer_instruction: str = "", multiple_choice: bool = False
+) -> SessionConfig:
+    """The session settings from the command line; `multiple_choice` questions get the
+    multiple-choice answer prefix unless `--answer-prefix` says otherwise."""
     prefix = args.answer_prefix
     if prefix is None:
-        prefix = MULTIPLE_CHOICE_ANSWER_PREFIX if "The answer is (X)" in answer_instruction else ""
+        prefix = MULTIPLE_CHOICE_ANSWER_PREFIX if multiple_choice else ""
     return SessionConfig(
         mode=Mode.LIVEMIND if args.mode == "both" else Mode(args.mode),
         prompt_format=PromptFormat(args.format),
@@ -221,9 +223,10 @@ async def run_text(args: argparse.Namespace) -> int:
     from .text_source import typed_chunks
 
     question = args.question or SAMPLE_QUESTION
-    instruction = args.answer_instruction
-    if instruction is None:
-        instruction = MULTIPLE_CHOICE_INSTRUCTION if args.question is None else ""
+    # The sample is a multiple-choice question; the user's own question or instruction is not
+    # assumed to be one (`--answer-prefix` sets the prefix for those).
+    multiple_choice = args.question is None and args.answer_instruction is None
+    instruction = MULTIPLE_CHOICE_INSTRUCTION if multiple_choice else args.answer_instruction or ""
     if args.speed <= 0:
         raise ValueError("--speed must be positive (characters per minute)")
     engine, answer_engine = await _open_engines(args)
@@ -241,7 +244,10 @@ async def run_text(args: argparse.Namespace) -> int:
             markup=False,
         )
     session = LiveMindSession(
-        engine, session_config(args, instruction), answer_engine=answer_engine, bus=bus
+        engine,
+        session_config(args, instruction, multiple_choice),
+        answer_engine=answer_engine,
+        bus=bus,
     )
     try:
         async for chunk in typed_chunks(question, args.speed):
@@ -285,7 +291,7 @@ async def run_text(args: argparse.Namespace) -> int:
 async def run_bench_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import ANSWER_FORMAT, BenchSettings, run_bench, run_to_file
+    from .bench import BenchSettings, run_bench, run_to_file
 
     if args.speed <= 0:
         raise ValueError("--speed must be positive (characters per minute)")
@@ -297,7 +303,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         return await run_spoken_bench_command(args, _open_engines, session_config)
     n = args.n or None
     engine, answer_engine = await _open_engines(args)
-    config = session_config(args, ANSWER_FORMAT)
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True)
     settings = BenchSettings(
         dataset=args.data or args.dataset,
         n=n,

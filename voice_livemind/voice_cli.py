@@ -77,15 +77,19 @@ async def run_voice(args: argparse.Namespace, open_engines: Any, session_config:
         path = args.file if args.command == "replay" else _demo_audio()
         realtime = not getattr(args, "fast", False)
         source = FileSource(path, realtime=realtime, pad_s=TRAILING_SILENCE_S)
-    instruction = args.answer_instruction
-    if instruction is None:
-        instruction = MULTIPLE_CHOICE_INSTRUCTION if args.command == "demo" else ""
+    # The demo asks the sample multiple-choice question; nothing else is assumed to be one.
+    multiple_choice = args.command == "demo" and args.answer_instruction is None
+    instruction = MULTIPLE_CHOICE_INSTRUCTION if multiple_choice else args.answer_instruction or ""
     recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
     engine, answer_engine = await open_engines(args)
     clock, bus = Clock(), EventBus()
     speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
     session = LiveMindSession(
-        engine, session_config(args, instruction), answer_engine=answer_engine, bus=bus, clock=clock
+        engine,
+        session_config(args, instruction, multiple_choice),
+        answer_engine=answer_engine,
+        bus=bus,
+        clock=clock,
     )
     view = None if args.json else TerminalView()
     log = JsonlLog(args.log) if args.log else None
@@ -132,7 +136,7 @@ async def run_spoken_bench_command(
     from .asr.recognizer import create_recognizer
     from .audio import SpeechSynthesizer
     from .audio.speech_cache import SpeechCache
-    from .bench import ANSWER_FORMAT, run_to_file
+    from .bench import run_to_file
     from .bench_spoken import (
         QUESTION_RATE_WPM,
         QUESTION_VOICE,
@@ -183,7 +187,7 @@ async def run_spoken_bench_command(
     bench = SpokenBench(
         engine=engine,
         answer_engine=answer_engine,
-        config=session_config(args, ANSWER_FORMAT),
+        config=session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True),
         settings=settings,
         recognizer=recognizer,
         answer_voice=answer_voice,
