@@ -57,6 +57,22 @@ def test_streamed_deltas_split_the_same_at_any_chunking(chunk: int) -> None:
     ]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 5, 1000])
+def test_an_answer_statement_is_a_sentence_as_soon_as_its_bracket_closes(chunk: int) -> None:
+    text = "The answer is (B) Paris is the capital. So the answer is: (C). Done"
+    assert stream_split(text, chunk) == [
+        "The answer is (B)",
+        "Paris is the capital.",
+        "So the answer is: (C)",
+        "Done",
+    ]
+    splitter = SentenceSplitter()
+    assert splitter.feed("The answer is (") == []
+    assert splitter.feed("A") == []
+    assert splitter.feed(")") == ["The answer is (A)"]  # no need to wait for what follows
+    assert splitter.feed(".") == [] and splitter.flush() == []  # its full stop is not spoken
+
+
 def test_a_sentence_is_ready_only_once_the_next_character_arrives() -> None:
     splitter = SentenceSplitter()
     assert splitter.feed("It costs 1.") == []  # could still become 1.5

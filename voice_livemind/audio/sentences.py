@@ -4,6 +4,11 @@ Pure logic, no audio: `SentenceSplitter.feed(delta)` returns the sentences compl
 A sentence ends at . ! ? (or …) followed by whitespace, at a line break, or at the end of the
 stream. A full stop only counts once the next character has arrived, so "1." followed later by
 "5" stays the decimal 1.5; known abbreviations ("e.g.", "Dr.") do not end a sentence.
+
+A multiple-choice answer statement ("The answer is (B)") is a sentence of its own as soon as its
+closing bracket arrives: it is what the listener waits for, and a model often runs straight on
+into the option's text ("The answer is (B) Paris is the capital...") with the full stop many
+tokens later. Speaking it at once saves those tokens' time before the first audio.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ ABBREVIATIONS = frozenset(
 
 # End punctuation, then closing quotes/brackets, then (lookahead) whitespace; or a line break.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
+# "answer is (B)", "answer is: (B)": ends a sentence at its bracket (see the module docstring).
+_ANSWER_STATEMENT = re.compile(r"\banswer is:?\s*\([A-J]\)", re.IGNORECASE)
+_SENTENCE_END = re.compile(f"{_ANSWER_STATEMENT.pattern}|{_BOUNDARY.pattern}", re.IGNORECASE)
+# What a sentence cut after an answer statement may start with: its own end punctuation.
+_LEADING_PUNCTUATION = ".!?…,;: \t\n"
 _DOTTED = re.compile(r"(?:[A-Za-z]\.){2,}$")  # "U.S.", "a.m.": initialisms, not sentence ends
 _MARKUP = re.compile(r"[*#`_]+")  # markdown an LLM emits; espeak would read it out
 
@@ -37,8 +47,9 @@ class SentenceSplitter:
         self._buffer += delta
         sentences: list[str] = []
         start = 0
-        for match in _BOUNDARY.finditer(self._buffer):
-            if match.group() != "\n" and _is_abbreviation(self._buffer[start : match.start()]):
+        for match in _SENTENCE_END.finditer(self._buffer):
+            full_stop = match.group() != "\n" and not _ANSWER_STATEMENT.fullmatch(match.group())
+            if full_stop and _is_abbreviation(self._buffer[start : match.start()]):
                 continue
             sentences.append(self._buffer[start : match.end()])
             start = match.end()
@@ -48,12 +59,17 @@ class SentenceSplitter:
         ):
             sentences.append(self._buffer[:cut])
             self._buffer = self._buffer[cut:]
-        return [s.strip() for s in sentences if s.strip()]
+        return [s for s in (_tidy(s) for s in sentences) if s]
 
     def flush(self) -> list[str]:
         """The unterminated tail once the stream has ended (zero or one sentence)."""
-        tail, self._buffer = self._buffer.strip(), ""
+        tail, self._buffer = _tidy(self._buffer), ""
         return [tail] if tail else []
+
+
+def _tidy(sentence: str) -> str:
+    """Stripped, without the end punctuation left over from a cut after an answer statement."""
+    return sentence.strip().lstrip(_LEADING_PUNCTUATION)
 
 
 def _is_abbreviation(text_before_dot: str) -> bool:
