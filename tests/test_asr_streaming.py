@@ -118,6 +118,41 @@ def test_end_of_utterance_follows_the_trailing_silence(whisper):
     assert last_commit.t - speech_end < 0.5
 
 
+class BeamRecordingDecoder(WhisperDecoder):
+    """The real decoder, noting the beam each decode asked for."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.beams: list[int | None] = []
+
+    def decode(self, audio, prompt="", beam_size=None):
+        self.beams.append(beam_size)
+        return super().decode(audio, prompt, beam_size)
+
+
+@pytest.mark.parametrize("final_pass_max_s", [0.0, 30.0])
+def test_the_final_pass_hears_the_buffer_unless_too_long(whisper, final_pass_max_s):
+    """The decode early in the pause keeps the buffer (left context) up to `final_pass_max_s`;
+    pause and end decodes use `final_beam_size`, cadence decodes the decoder's own beam."""
+    audio = with_silence(trim_silence(synthesize(STORY)), before=0.5, after=1.5)
+    config = RecognizerConfig(final_pass_max_s=final_pass_max_s, final_beam_size=3)
+    decoder = BeamRecordingDecoder(whisper, config.decoder)
+    events = feed_all(StreamingRecognizer(decoder, config), audio)
+    decodes = of_type(events, AsrDecoded)
+    assert len(decoder.beams) == len(decodes)
+    for decode, beam in zip(decodes, decoder.beams, strict=True):
+        assert beam == (None if decode.kind == "update" else 3)
+    (utterance,) = of_type(events, UtteranceEnded)
+    assert wer(STORY, utterance.text) < 0.3, utterance.text
+    # The last pause decode: longer than the tail since the last commit when the buffer is kept.
+    last_update = next(d for d in reversed(decodes[:-1]) if d.kind == "update")
+    last_pause = next(d for d in reversed(decodes) if d.kind == "pause")
+    if final_pass_max_s == 0.0:
+        assert last_pause.buffer_s < last_update.buffer_s
+    else:
+        assert last_pause.buffer_s > last_update.buffer_s
+
+
 def test_finish_commits_speech_cut_off_mid_utterance(whisper):
     audio = with_silence(trim_silence(synthesize(QUESTIONS[1])), before=0.5)
     events = feed_all(recognizer(whisper), audio)

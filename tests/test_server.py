@@ -232,7 +232,7 @@ async def test_idle_session_is_closed_and_others_are_not(models):
 
 
 class BrokenDecoder:
-    def decode(self, audio, prompt=""):
+    def decode(self, audio, prompt="", beam_size=None):
         raise RuntimeError("the model\nexploded")
 
 

@@ -25,7 +25,7 @@ from .audio.sources import decode_file
 from .audio.speaker import Synthesizer
 from .audio.speech_cache import SpeechCache
 from .bench import _drain, run_jobs
-from .events import Clock, EventBus
+from .events import Clock, EventBus, JsonlLog
 from .llm.base import ChatEngine, EngineError
 from .pipeline import VoicePipeline
 from .session import LiveMindSession, Mode, SessionConfig
@@ -76,7 +76,8 @@ class SpokenBench:
     recognizer: StreamingRecognizer  # a template: each question gets a fresh one on its decoder
     answer_voice: Synthesizer
     speech: SpeechCache | None  # None: recordings only
-    answers_dir: Path | None  # spoken answers as WAVs here (None: discarded)
+    # Spoken answers as WAVs here, each beside its latency log (None: discarded)
+    answers_dir: Path | None
 
     async def question_audio(self, item: SpokenQuestion) -> np.ndarray:
         if item.audio_file is not None:
@@ -112,6 +113,13 @@ class SpokenBench:
             sink.close()
         run = asdict(self.settings)
         events = _drain(queue)
+        if self.answers_dir is not None:  # the whole timeline, for a closer look at one question
+            path = self._answer_wav(item, mode).with_suffix(".events.jsonl")
+            path.unlink(missing_ok=True)  # a question interrupted earlier is run again
+            log = JsonlLog(path)
+            for event in events:
+                log.write(event)
+            log.close()
         silence_s = recognizer.config.vad.min_silence_s
         return build_spoken_record(
             item, mode.value, run, events, len(audio) / SAMPLE_RATE, silence_s, error

@@ -77,26 +77,31 @@ class WhisperDecoder:
         self.model = model
         self.config = config or DecoderConfig()
 
-    def decode(self, audio: np.ndarray, prompt: str = "") -> Hypothesis:
-        """Transcribe `audio` (16 kHz mono float32), primed with `prompt` (earlier text)."""
+    def decode(
+        self, audio: np.ndarray, prompt: str = "", beam_size: int | None = None
+    ) -> Hypothesis:
+        """Transcribe `audio` (16 kHz mono float32), primed with `prompt` (earlier text);
+        `beam_size` overrides the configured one for this decode."""
         cfg = self.config
         started = time.perf_counter()
         seconds = len(audio) / SAMPLE_RATE
         self._set_encoder_window(seconds)
         max_new = min(_MAX_NEW_TOKENS, 16 + math.ceil(cfg.max_tokens_per_s * seconds))
         try:
-            words = self._transcribe(audio, prompt, max_new)
+            words = self._transcribe(audio, prompt, max_new, beam_size or cfg.beam_size)
         finally:
             self._set_encoder_window(None)  # leave the model as others expect it
         words = words[: 1 + math.ceil(cfg.max_words_per_s * seconds)]
         return Hypothesis(tuple(words), time.perf_counter() - started)
 
-    def _transcribe(self, audio: np.ndarray, prompt: str, max_new_tokens: int) -> list[Word]:
+    def _transcribe(
+        self, audio: np.ndarray, prompt: str, max_new_tokens: int, beam_size: int
+    ) -> list[Word]:
         cfg = self.config
         segments, _info = self.model.transcribe(
             audio,
             language=cfg.language,
-            beam_size=cfg.beam_size,
+            beam_size=beam_size,
             best_of=1,
             temperature=0.0,
             compression_ratio_threshold=None,

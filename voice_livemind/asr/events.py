@@ -86,7 +86,7 @@ class AsrDecoded(Event):
     """A metric: one Whisper decode of the buffer (the recogniser's only heavy work)."""
 
     type: ClassVar[str] = "asr_decoded"
-    kind: str  # "update" (cadence) | "pause" | "end"
+    kind: str  # "update" (cadence) | "pause" (early in a pause: the final pass) | "end"
     buffer_s: float  # seconds of audio decoded
     compute_s: float  # wall seconds it took
     next_interval_s: float  # new audio needed before the next cadence decode
