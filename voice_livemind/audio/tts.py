@@ -183,7 +183,8 @@ class _Pyttsx3Backend:
             if shared.errors:
                 shared.applied.clear()
                 raise TtsError(f"pyttsx3 failed: {shared.errors[0]}")
-            if not _wait_until_written(path, min(self.timeout_s, _WRITE_WAIT_S)):
+            wait_s = _WRITE_WAIT_S + _WRITE_WAIT_PER_CHAR_S * len(text)
+            if not _wait_until_written(path, min(self.timeout_s, wait_s)):
                 raise _NoAudioError
             return _read_wav(path)
         finally:
@@ -215,7 +216,12 @@ class _Pyttsx3Backend:
         return engine
 
 
-_WRITE_WAIT_S = 5.0  # after "finished", a file still without samples will not get any
+# After "finished", how long a file with no samples yet may still get them. The driver writes
+# the file before it reports the end, so a header alone means the report was a previous
+# utterance's, late; ours follows within its synthesis time (espeak: ~50x real time). Past this,
+# a fresh engine is quicker than waiting (a 5 s wait here once delayed a first answer by 5 s).
+_WRITE_WAIT_S = 1.0
+_WRITE_WAIT_PER_CHAR_S = 0.01
 
 
 class _NoAudioError(Exception):

@@ -32,6 +32,33 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 
+# On a CPU backend the engine shares the cores with speech recognition, which is on the critical
+# path: LiveMind's inferences run while the user talks, and a Whisper decode slowed by them
+# delays the end of the utterance and the answer prepared in the pause. With the engine at nice
+# 10, Whisper runs first whenever both want the CPU and the engine takes the rest; in the spoken
+# benchmark the answer prepared in the pause started 0.28-0.48 s after the end of speech instead
+# of 0.27-0.62 s (and the engine is as fast as before when it has the CPU to itself).
+CPU_ENGINE_NICENESS = 10
+
+
+def lower_engine_priority(niceness: int) -> None:
+    """Lower the CPU priority of this process's vLLM engine processes (every thread) by
+    `niceness` relative to this process. Silently nothing where Unix priorities do not exist."""
+    if not hasattr(os, "setpriority"):
+        return
+    import psutil
+
+    target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if not child.name().startswith("VLLM"):
+                continue
+            for thread in child.threads():  # Linux: each thread has its own priority
+                os.setpriority(os.PRIO_PROCESS, thread.id, target)
+        except (psutil.Error, OSError):
+            continue  # gone, or not ours to change: it keeps its priority
+
+
 class VllmEngine:
     """A model loaded into this process by vLLM. Create with `await VllmEngine.start(...)`."""
 
@@ -48,12 +75,15 @@ class VllmEngine:
         *,
         max_model_len: int = 2048,
         dtype: str = "auto",
+        niceness: int | None = None,
         **engine_kwargs: Any,
     ) -> VllmEngine:
         """Load `model` (see `resolve_model`) and start the engine.
 
-        Extra keyword arguments go to vLLM's `AsyncEngineArgs` (e.g. `tensor_parallel_size`,
-        `quantization`, `gpu_memory_utilization`).
+        `niceness`: lower the engine processes' CPU priority by this much (Unix nice); default
+        `CPU_ENGINE_NICENESS` on a CPU backend, 0 elsewhere (see there). Extra keyword arguments
+        go to vLLM's `AsyncEngineArgs` (e.g. `tensor_parallel_size`, `quantization`,
+        `gpu_memory_utilization`).
         """
         path = resolve_model(model)
         try:
@@ -65,6 +95,13 @@ class VllmEngine:
                 f"vLLM is not installed ({exc}); install voice-livemind[cpu] or [gpu]"
             ) from exc
         engine_kwargs.setdefault("enforce_eager", current_platform.is_cpu())
+        if current_platform.is_cpu():
+            # The prefix cache reuses whole blocks only, and the CPU backend's default block is
+            # 128 tokens: a prompt that grows by a sentence (LiveMind's steps, an answer prepared
+            # at each pause) re-prefilled up to 127 tokens. With 32-token blocks the first token
+            # of such a prompt came 0.07 s sooner here (0.12-0.17 s against 0.19-0.25 s), at the
+            # same decode speed. The backend wants multiples of 32.
+            engine_kwargs.setdefault("block_size", 32)
         args = AsyncEngineArgs(
             model=path,
             dtype=dtype,
@@ -78,6 +115,10 @@ class VllmEngine:
         except Exception as exc:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelNotFoundError(f"vLLM could not load {model or path}: {first_line}") from exc
+        if niceness is None:
+            niceness = CPU_ENGINE_NICENESS if current_platform.is_cpu() else 0
+        if niceness:
+            lower_engine_priority(niceness)
         name = model or os.path.basename(path)
         return cls(llm, name=name, context_tokens=max_model_len)
 
