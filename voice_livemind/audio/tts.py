@@ -183,8 +183,7 @@ class _Pyttsx3Backend:
             if shared.errors:
                 shared.applied.clear()
                 raise TtsError(f"pyttsx3 failed: {shared.errors[0]}")
-            wait_s = _WRITE_WAIT_S + _WRITE_WAIT_PER_CHAR_S * len(text)
-            if not _wait_until_written(path, min(self.timeout_s, wait_s)):
+            if not _wait_until_written(path, min(self.timeout_s, _WRITE_WAIT_S)):
                 raise _NoAudioError
             return _read_wav(path)
         finally:
@@ -218,10 +217,11 @@ class _Pyttsx3Backend:
 
 # After "finished", how long a file with no samples yet may still get them. The driver writes
 # the file before it reports the end, so a header alone means the report was a previous
-# utterance's, late; ours follows within its synthesis time (espeak: ~50x real time). Past this,
-# a fresh engine is quicker than waiting (a 5 s wait here once delayed a first answer by 5 s).
-_WRITE_WAIT_S = 1.0
-_WRITE_WAIT_PER_CHAR_S = 0.01
+# utterance's, late, and ours is still being synthesised. Retrying on a fresh engine while it is
+# may let the old synthesis's callbacks end the new engine's run loop, or never end it: with a
+# 1 s wait, a Ctrl-C'd server hung (once, in a CI run; our best explanation) on its TTS thread.
+# So wait generously: this is rare (once in some 60 sentences of the spoken benchmark).
+_WRITE_WAIT_S = 5.0
 
 
 class _NoAudioError(Exception):
