@@ -218,9 +218,8 @@ class _Pyttsx3Backend:
 # After "finished", how long a file with no samples yet may still get them. The driver writes
 # the file before it reports the end, so a header alone means the report was a previous
 # utterance's, late, and ours is still being synthesised. Retrying on a fresh engine while it is
-# may let the old synthesis's callbacks end the new engine's run loop, or never end it: with a
-# 1 s wait, a Ctrl-C'd server hung (once, in a CI run; our best explanation) on its TTS thread.
-# So wait generously: this is rare (once in some 60 sentences of the spoken benchmark).
+# may let the old synthesis's callbacks end the new engine's run loop early, or never. So wait
+# generously (a 1 s wait was tried); this is rare (once in some 60 spoken-benchmark sentences).
 _WRITE_WAIT_S = 5.0
 
 
