@@ -119,9 +119,15 @@ def load_shared(
     )
 
 
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
 async def serve(app: web.Application, host: str, port: int) -> None:
     """Run until cancelled (Ctrl-C)."""
-    runner = web.AppRunner(app)
+    # On Ctrl-C aiohttp waits for open sessions' handlers to end, by default for 60 s; a session
+    # busy answering (or a client that never completes the close handshake) then holds the
+    # whole server that long. Sessions get a few seconds, then they are cancelled.
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
