@@ -75,7 +75,6 @@ class RecognizerConfig:
     # buffer decodes in about 0.4 s on 2 cores (a longer one would delay the final transcript).
     final_pass_max_s: float = 8.0
     final_beam_size: int | None = None  # beam for pause and end decodes (None: the decoder's)
-    cut_context_s: float = 0.0  # committed audio kept before a cut in speech (left context)
     tail_silence_s: float = 0.3  # silence kept after speech in a final decode
     word_pad_s: float = 0.3  # words may stick out of VAD speech by this much (timing jitter)
     prompt_chars: int = 200  # initial prompt: the tail of the committed text
@@ -256,7 +255,7 @@ class StreamingRecognizer:
         if kind == "pause" and not self.config.cut_at_pause:
             return events
         cut = max(speech_end_t, self._agreement.last_committed_end)
-        self._cut_with_context(min(cut, self.stream_t))
+        self._cut(min(cut, self.stream_t))
         self._agreement.drop_before(self._buffer_t)
         return events
 
@@ -287,12 +286,12 @@ class StreamingRecognizer:
         committed_end = self._agreement.last_committed_end
         gap = self.vad.quietest(self._buffer_t + _MIN_CUT_S, committed_end + _HEARD_ALL_S)
         if gap is not None and gap[1] < self.config.vad.silence_threshold:
-            self._cut_with_context(gap[0])
+            self._cut(gap[0])
         else:
             words = [w for w in self._utterance_words if w.end > self._buffer_t]
             if len(words) <= self.config.overlap_words:
                 return False
-            self._cut_with_context(words[-1 - self.config.overlap_words].end)
+            self._cut(words[-1 - self.config.overlap_words].end)
         self._agreement.drop_before(self._buffer_t)
         return True
 
@@ -339,9 +338,6 @@ class StreamingRecognizer:
         if len(text) <= limit:
             return text
         return text[-limit:].split(" ", 1)[-1] if limit > 0 else ""  # from a word boundary
-
-    def _cut_with_context(self, t: float) -> None:
-        self._cut(t - self.config.cut_context_s)
 
     def _cut(self, t: float) -> None:
         """Drop buffered audio before stream time `t`."""
