@@ -165,6 +165,27 @@ def test_unknown_voice_fails_at_construction_with_one_line(
     assert "zz-unknown" in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_synthesis_that_never_returns_does_not_keep_the_process_alive() -> None:
+    # espeak's run loop can wait forever for an end callback; Ctrl-C must still stop a server.
+    code = (
+        "import threading, time\n"
+        "from voice_livemind.audio import tts\n"
+        "tts._tts_worker().submit(threading.Event().wait)\n"  # blocks for good
+        "after = tts._tts_worker().submit(len, 'ab')\n"
+        "time.sleep(0.5)\n"
+        "print(after.done())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a joined worker thread would hang here
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False"]  # one call at a time: the next one waits its turn
+
+
 def test_without_any_engine_construction_says_what_to_install(tmp_path: Path) -> None:
     # A fresh process: this one may already hold a working pyttsx3 engine.
     code = (

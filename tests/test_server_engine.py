@@ -58,6 +58,10 @@ def server_url(tmp_path_factory):
         server.send_signal(signal.SIGINT)  # Ctrl-C: the server closes its engine
         try:
             server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.send_signal(signal.SIGUSR1)  # serve prints every thread's stack
+            time.sleep(2)
+            pytest.fail(f"serve ignored Ctrl-C for 60 s; its log ends:\n{log.read_text()[-6000:]}")
         finally:
             with contextlib.suppress(ProcessLookupError):  # an engine worker left behind
                 os.killpg(server.pid, signal.SIGKILL)

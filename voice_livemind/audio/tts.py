@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import queue
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,8 @@ import tempfile
 import threading
 import time
 import wave
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -40,16 +42,45 @@ from .errors import TtsError, one_line
 Backend = Literal["auto", "pyttsx3", "espeak-ng"]
 DEFAULT_RATE = 175  # words per minute: espeak-ng's own default (pyttsx3 would set 200)
 
-_worker: ThreadPoolExecutor | None = None
+
+class _DaemonThread(Executor):
+    """Runs submitted calls one at a time, in order, on one daemon thread.
+
+    Not a `ThreadPoolExecutor`: its threads are joined when the process exits, so an espeak
+    call that never returns (a run loop whose end callback never comes) would keep a server
+    from stopping on Ctrl-C. A daemon thread is abandoned at exit instead.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._calls.put((future, lambda: fn(*args, **kwargs)))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, call = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # the caller gets it from the future
+                future.set_exception(exc)
+
+
+_worker: _DaemonThread | None = None
 _worker_lock = threading.Lock()
 
 
-def _tts_worker() -> ThreadPoolExecutor:
+def _tts_worker() -> _DaemonThread:
     """The process's single TTS thread: engines with global state must stay on one thread."""
     global _worker
     with _worker_lock:
         if _worker is None:
-            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+            _worker = _DaemonThread("tts")
         return _worker
 
 

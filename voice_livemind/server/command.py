@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
+import signal
 from typing import Any
 
 
@@ -33,6 +35,8 @@ async def run_serve(args: argparse.Namespace, open_engines: Any, session_config:
     if args.max_sessions < 1 or args.idle_timeout <= 0:
         raise ValueError("--max-sessions must be >= 1 and --idle-timeout positive")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>`: every thread's stack, to stderr
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     if args.verbose:
         logging.getLogger("voice_livemind").setLevel(logging.INFO)
     engine, answer_engine = await open_engines(args)
