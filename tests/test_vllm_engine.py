@@ -60,7 +60,7 @@ async def test_prefix_cache_serves_an_appended_prompt(engine):
 
 
 async def test_engine_processes_can_yield_the_cpu_to_speech_recognition(model_dir):
-    """With `niceness`, every thread of vLLM's engine processes runs below our priority."""
+    """On a CPU, every thread of vLLM's engine processes runs below our priority by default."""
     import os
 
     import psutil
@@ -73,8 +73,8 @@ async def test_engine_processes_can_yield_the_cpu_to_speech_recognition(model_di
             (c.name(), t.id) for c in children if c.name().startswith("VLLM") for t in c.threads()
         ]
 
-    before = set(engine_threads())  # the module's engine, left at our priority
-    engine = await VllmEngine.start(model_dir, niceness=CPU_ENGINE_NICENESS)
+    before = set(engine_threads())  # the module's engine
+    engine = await VllmEngine.start(model_dir)
     try:
         ours = os.getpriority(os.PRIO_PROCESS, 0)
         threads = [t for t in engine_threads() if t not in before]
