@@ -271,6 +271,28 @@ async def test_speech_starts_while_the_answer_still_streams() -> None:
     assert report.first_audio_t < 0.4 < report.done_t  # spoken before the last delta arrived
 
 
+async def test_a_first_sentence_prepared_ahead_is_spoken_without_synthesising_again(
+    tmp_path: Path,
+) -> None:
+    fake, events = ToneSynthesizer(), []
+    with WavSink(tmp_path / "answer.wav") as sink:
+        speaker = SentenceSpeaker(fake, sink, on_event=events.append)
+        discarded = speaker.prepare_first_sentence()  # an earlier pause's answer
+        for text in ("The answer is (C", ") because", " ..."):
+            discarded(text)
+        prepare = speaker.prepare_first_sentence()  # the next pause's: the end
+        for text in ("The answer is (B", ") because", " it is."):
+            prepare(text)
+        await asyncio.sleep(0.1)  # the end of speech is confirmed meanwhile
+        assert fake.seen == ["The answer is (C)", "The answer is (B)"]
+        report = await speaker.speak(deltas("The answer is (B", ") because", " it is."))
+    assert fake.seen == ["The answer is (C)", "The answer is (B)", "because it is."]
+    assert report.sentences == ("The answer is (B)", "because it is.")
+    assert read_levels(tmp_path / "answer.wav", 800) == [0.02, 0.03]  # B's audio, then the rest
+    first = events[0]
+    assert isinstance(first, TtsFirstAudio) and first.prepared
+
+
 async def test_a_failed_sentence_is_reported_and_the_rest_still_spoken(tmp_path: Path) -> None:
     events: list[Event] = []
     with WavSink(tmp_path / "answer.wav") as sink:

@@ -56,6 +56,17 @@ async def test_a_kept_speculation_is_the_answer_and_no_second_call_is_made():
     assert session.history[-1]["content"] == result.answer
 
 
+async def test_the_speculative_text_is_seen_as_it_is_generated_prefill_first():
+    engine = ScriptedEngine(answer_with_input, delay=0.01)
+    session = LiveMindSession(engine, SessionConfig(speculate=True, answer_prefix="Well: "))
+    seen: list[str] = []
+    session.feed(S1 + S2)
+    assert session.speculate(on_text=seen.append)
+    result = await session.end()
+    assert len(seen) > 1 and seen[0].startswith("Well: The")  # as `end()` publishes it
+    assert "".join(seen) == result.answer
+
+
 async def test_speech_resuming_drops_the_speculation_without_a_trace():
     engine = ScriptedEngine(answer_with_input, delay=0.05)
     session = LiveMindSession(engine, SessionConfig(speculate=True))

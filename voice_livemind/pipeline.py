@@ -311,7 +311,9 @@ class VoicePipeline:
             elif isinstance(event, UtteranceEnded) and self.session.text.strip():
                 self._answering = asyncio.create_task(self._answer())
             elif isinstance(event, SpeechPaused) and self._answering is None:
-                self.session.speculate()
+                # If this pause is the end, the answer's first sentence is then ready to play.
+                prepare = self.speaker.prepare_first_sentence() if self.speaker else None
+                self.session.speculate(on_text=prepare)
             elif isinstance(event, SpeechResumed):
                 self.session.discard_speculation("speech resumed")
 

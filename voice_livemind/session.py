@@ -318,13 +318,15 @@ class LiveMindSession:
 
     # -- speculation: the answer prepared during a pause -------------------------------------
 
-    def speculate(self) -> bool:
+    def speculate(self, on_text: Callable[[str], None] | None = None) -> bool:
         """The user paused: start the final answer on the input so far, in the background.
 
         `end()` keeps it if the input ends unchanged; `feed()`/`revise()` with new text, or
         `discard_speculation()` (speech resumed), abort it. An inference in flight is left to
         run alongside (most pauses are not the end, and its work is not wasted then); with the
-        wait policy the answer waits for it, as `end()` would. Returns False, doing nothing,
+        wait policy the answer waits for it, as `end()` would. `on_text` receives the answer's
+        text deltas as they are generated, as `end()` would publish them (e.g. to synthesise
+        its first sentence ahead), whether or not it is kept. Returns False, doing nothing,
         unless `config.speculate` is on and there is new input to answer.
         """
         if not self.config.speculate or self._ended or not self._input.strip():
@@ -336,16 +338,22 @@ class LiveMindSession:
         call_id = f"{self._id}-t{self.turn}-s{next(self._calls)}"
         text = self._input
         self._publish(SpeculationStarted, call_id=call_id, text=text)
-        chunks = self._speculative_chunks(text, call_id)
+        chunks = self._speculative_chunks(text, call_id, on_text)
         self._speculation = SpeculativeAnswer(text, call_id, chunks, self.answer_engine.abort)
         return True
 
-    async def _speculative_chunks(self, text: str, call_id: str) -> AsyncIterator[Chunk]:
+    async def _speculative_chunks(
+        self, text: str, call_id: str, on_text: Callable[[str], None] | None
+    ) -> AsyncIterator[Chunk]:
         if self.config.end_policy is EndPolicy.WAIT:
             await self._idle.wait()  # the in-flight inference is part of the answer
         engine, settings = self.answer_engine, self.config.answer
         messages = await self._fit(engine, settings, self._answer_prompt(text), trim_history=False)
+        prefix = self._spoken_prefix()
         async for chunk in engine.stream(messages, settings, call_id):
+            if on_text is not None and chunk.text:
+                on_text(prefix + chunk.text)
+                prefix = ""
             yield chunk
 
     def discard_speculation(self, reason: str) -> None:
@@ -408,12 +416,17 @@ class LiveMindSession:
 
         return build
 
+    def _spoken_prefix(self) -> str:
+        """What the final answer's first delta starts with: the prefill is part of the answer."""
+        cfg = self.config
+        return cfg.answer_prefix if cfg.mode is Mode.LIVEMIND else ""
+
     async def _answer(
         self, input_ended_t: float, in_flight: bool, speculation: SpeculativeAnswer | None
     ) -> TurnResult:
         cfg = self.config
         call_id = f"{self._id}-t{self.turn}-answer"
-        prefix = cfg.answer_prefix if cfg.mode is Mode.LIVEMIND else ""
+        prefix = self._spoken_prefix()
         parts: list[str] = []
         usage = Usage()
         first_token_t: float | None = None

@@ -24,6 +24,7 @@ class TtsFirstAudio(Event):
     type: ClassVar[str] = "tts_first_audio"
     text: str  # the sentence being spoken
     audio_s: float  # its duration
+    prepared: bool = False  # synthesised ahead, while the answer was prepared in a pause
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,7 +1,9 @@
 """Speaking an answer while it streams: deltas -> sentences -> speech -> sink, in order.
 
 Sentences are synthesised as soon as they complete (on the TTS worker thread) while later text
-keeps streaming and earlier audio plays. Speech is a courtesy on top of the text: a sentence
+keeps streaming and earlier audio plays. The first sentence of an answer prepared during a pause
+can be synthesised even earlier (`prepare_first_sentence`), so that if that answer is kept its
+audio is ready the moment the user is done. Speech is a courtesy on top of the text: a sentence
 that cannot be synthesised or played is counted and reported, never raised, so the caller
 always gets the full answer text back.
 """
@@ -40,7 +42,9 @@ class Synthesizer(Protocol):
     async def synthesize(self, text: str) -> tuple[np.ndarray, int]: ...
 
 
-_Synthesis = tuple[str, "asyncio.Future[tuple[np.ndarray, int]]"]
+# A sentence, its synthesis, and whether that was prepared ahead (`prepare_first_sentence`).
+_Synthesis = tuple[str, "asyncio.Future[tuple[np.ndarray, int]]", bool]
+_PREPARED_MAX = 4  # sentences synthesised ahead and not (yet) spoken, kept for later
 
 
 @dataclass
@@ -79,6 +83,8 @@ class SentenceSpeaker:
         # hearing the answer, so barge-in is possible until then.
         self._playing_until = 0.0
         self._turn = 0  # the turn whose answer is (or was last) spoken
+        # Sentences synthesised ahead (`prepare_first_sentence`), by speakable text, oldest first.
+        self._prepared: dict[str, asyncio.Future[tuple[np.ndarray, int]]] = {}
 
     @property
     def speaking(self) -> bool:
@@ -99,6 +105,33 @@ class SentenceSpeaker:
             self._current.cancel()
         self.on_event(SpeechInterrupted(t=now, turn=self._turn, unplayed_s=round(unplayed, 3)))
         return True
+
+    def prepare_first_sentence(self) -> Callable[[str], None]:
+        """For an answer that may be spoken soon (one prepared during a pause): returns a
+        function to pass its text deltas to as they are generated. Once the first sentence is
+        complete it is synthesised at once, and a later `speak` of the same text finds that
+        audio ready instead of waiting for TTS. Nothing is spoken here."""
+        splitter = SentenceSplitter()
+        done = False
+
+        def feed(delta: str) -> None:
+            nonlocal done
+            if not done and (sentences := splitter.feed(delta)):
+                done = True
+                self._prepare(sentences[0])
+
+        return feed
+
+    def _prepare(self, sentence: str) -> None:
+        speakable = clean_for_speech(sentence)
+        if not speakable or speakable in self._prepared:
+            return
+        synthesis = asyncio.ensure_future(self.synthesizer.synthesize(speakable))
+        # Never spoken, its failure would be reported as "never retrieved"; `speak` retries.
+        synthesis.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._prepared[speakable] = synthesis
+        while len(self._prepared) > _PREPARED_MAX:
+            del self._prepared[next(iter(self._prepared))]
 
     async def speak(self, deltas: AsyncIterable[str], turn: int = 0) -> SpeechReport:
         """Consume `deltas` to the end, speaking each sentence as soon as it is complete (or
@@ -161,17 +194,22 @@ class SentenceSpeaker:
 
     def _submit(self, queue: asyncio.Queue[_Synthesis | None], sentence: str) -> None:
         speakable = clean_for_speech(sentence)
-        if speakable:
+        if not speakable:
+            return
+        synthesis = self._prepared.pop(speakable, None)
+        prepared = synthesis is not None and not synthesis.cancelled()
+        if prepared and synthesis.done() and synthesis.exception() is not None:
+            prepared = False  # failed ahead: try again, as for any sentence
+        if not prepared:
             # Start now: the TTS worker runs sentences in submission order.
-            queue.put_nowait(
-                (speakable, asyncio.ensure_future(self.synthesizer.synthesize(speakable)))
-            )
+            synthesis = asyncio.ensure_future(self.synthesizer.synthesize(speakable))
+        queue.put_nowait((speakable, synthesis, prepared))
 
     async def _write_in_order(
         self, queue: asyncio.Queue[_Synthesis | None], turn: int, progress: _Progress
     ) -> None:
         while (item := await queue.get()) is not None:
-            sentence, synthesis = item
+            sentence, synthesis, prepared = item
             try:
                 samples, rate = await synthesis
                 duration = len(samples) / rate
@@ -179,7 +217,11 @@ class SentenceSpeaker:
                     progress.first_t = self.clock.now()
                     self.on_event(
                         TtsFirstAudio(
-                            t=progress.first_t, turn=turn, text=sentence, audio_s=duration
+                            t=progress.first_t,
+                            turn=turn,
+                            text=sentence,
+                            audio_s=duration,
+                            prepared=prepared,
                         )
                     )
                 starts = max(self.clock.now(), self._playing_until)
