@@ -26,7 +26,7 @@ from voice_livemind.audio.sources import decode_file
 from voice_livemind.events import Clock, EventBus
 from voice_livemind.llm.vllm_engine import VllmEngine
 from voice_livemind.pipeline import VoicePipeline
-from voice_livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
+from voice_livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX, MULTIPLE_CHOICE_INSTRUCTION
 from voice_livemind.session import LiveMindSession, Mode, SessionConfig
 from voice_livemind.voice_cli import TRAILING_SILENCE_S, _demo_audio
 
@@ -37,7 +37,15 @@ QUESTIONS = BENCH_QUESTIONS[:3]
 async def one(engine, synthesizer, audio, mode: Mode) -> dict:
     clock, bus = Clock(), EventBus()
     speaker = SentenceSpeaker(synthesizer, NullSink(), clock=clock, on_event=bus.publish)
-    config = SessionConfig(mode=mode, answer_instruction=MULTIPLE_CHOICE_INSTRUCTION)
+    # As `voice-livemind demo` runs it: LiveMind with the answer prefill and the answer prepared
+    # in each pause; the baseline transcribes, then thinks.
+    livemind = mode is Mode.LIVEMIND
+    config = SessionConfig(
+        mode=mode,
+        answer_instruction=MULTIPLE_CHOICE_INSTRUCTION,
+        answer_prefix=MULTIPLE_CHOICE_ANSWER_PREFIX if livemind else "",
+        speculate=livemind,
+    )
     session = LiveMindSession(engine, config, bus=bus, clock=clock)
     source = ArraySource(audio, realtime=True, pad_s=TRAILING_SILENCE_S)
     turns = await VoicePipeline(create_recognizer(), session, speaker).run(aiter(source))
