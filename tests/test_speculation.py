@@ -15,6 +15,7 @@ from voice_livemind.events import (
     AnswerDelta,
     AnswerStarted,
     EventBus,
+    InferenceAborted,
     SpeculationDiscarded,
     SpeculationStarted,
 )
@@ -138,6 +139,31 @@ async def test_with_the_wait_policy_the_speculation_waits_for_the_inference_in_f
     result = await asyncio.wait_for(session.end(), timeout=2)
     assert result.inferences == ["noted"]
     assert "Inference: action inference. noted" in engine.answer_calls[0].messages[-1]["content"]
+
+
+async def test_the_answer_prepared_in_a_pause_goes_first_and_thinking_resumes_with_speech():
+    engine = ScriptedEngine(answer_with_input)
+    engine.hold(only=lambda messages: not is_answer_prompt(messages))
+    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    events = session.bus.subscribe()
+    session.feed(S1 + S2)
+    await wait_until(lambda: engine.in_flight)
+    (first_try,) = engine.in_flight
+    session.speculate()
+    session.discard_speculation("speech resumed")  # a pause over by the time it was reported
+    await asyncio.sleep(0.05)
+    assert engine.in_flight == {first_try} and not of_type(drain(events), InferenceAborted)
+    session.speculate()  # a real pause: the inference in flight yields to the answer
+    await wait_until(lambda: first_try in engine.aborted)
+    (aborted,) = of_type(drain(events), InferenceAborted)
+    assert aborted.call_id == first_try and aborted.reason == "answer prepared"
+    session.discard_speculation("speech resumed")  # it was not the end: thinking goes on
+    await wait_until(lambda: len(engine.inference_calls) == 2)
+    assert engine.inference_calls[1].messages == engine.inference_calls[0].messages
+    engine.release()
+    await session.until_idle()
+    result = await asyncio.wait_for(session.end(), timeout=2)
+    assert result.inferences == ["noted"]
 
 
 async def test_an_inference_cancelled_at_the_end_is_also_aborted_in_the_engine():
