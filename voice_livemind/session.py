@@ -361,6 +361,7 @@ class LiveMindSession:
 
     def _resume_thinking(self) -> None:
         if self._thinker is None and not self._ended and self.config.mode is Mode.LIVEMIND:
+            self._abort_reason = "input ended"
             self._thinker = asyncio.get_running_loop().create_task(self._think())
             self._idle.clear()
             self._wake.set()
