@@ -129,6 +129,11 @@ async def test_rerunning_resumes_and_refuses_other_settings(tmp_path):
     other = replace(SETTINGS, speed_cpm=120.0)
     with pytest.raises(ValueError, match=r"r\.jsonl line 1 was made with other settings"):
         await run_bench(engine, None, SessionConfig(), other, BOTH, out)
+    stranger = tmp_path / "other.jsonl"
+    stranger.write_text('{"id": "x"}\n[1, 2]\n')  # not results: named, one line, kept
+    with pytest.raises(ValueError, match=r"other\.jsonl line 1: not a result line \(") as caught:
+        await run_bench(engine, None, SessionConfig(), SETTINGS, BOTH, stranger)
+    assert "\n" not in str(caught.value) and stranger.read_text().count("\n") == 2
 
 
 async def test_interrupted_run_loses_nothing_and_resumes(tmp_path):

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .bench_record import build_record
-from .datasets import Question, load_questions, sample_questions
+from .datasets import Question, iter_jsonl, load_questions, sample_questions
 from .events import Event, EventBus
 from .llm.base import ChatEngine, EngineError
 from .session import LiveMindSession, Mode, SessionConfig
@@ -119,23 +119,19 @@ def _read_done(path: Path, settings: Any) -> set[tuple[str, str]]:
         return done
     _drop_cut_line(path)
     wanted = asdict(settings)
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                run = {k: v for k, v in record["run"].items() if k != "mode"}
-                key = (record["id"], record["mode"])
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path} line {number} is not a result line ({exc})") from exc
-            if run != wanted:
-                changed = sorted(k for k in wanted if run.get(k) != wanted[k])
-                raise ValueError(
-                    f"{path} line {number} was made with other settings ({', '.join(changed)}); "
-                    "pass --overwrite or another --output"
-                )
-            done.add(key)
+    for where, record in iter_jsonl(path, invalid="not a result line"):
+        try:
+            run = {k: v for k, v in record["run"].items() if k != "mode"}
+            key = (record["id"], record["mode"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{where}: not a result line ({exc})") from exc
+        if run != wanted:
+            changed = sorted(k for k in wanted if run.get(k) != wanted[k])
+            raise ValueError(
+                f"{where} was made with other settings ({', '.join(changed)}); "
+                "pass --overwrite or another --output"
+            )
+        done.add(key)
     return done
 
 
