@@ -193,7 +193,12 @@ class LiveMindSession:
         for index in range(self._segments_published, len(segments)):
             self._publish(SegmentCommitted, index=index, text=segments[index])
         self._segments_published = len(segments)
+        self._wake_thinker()
+
+    def _wake_thinker(self) -> None:
+        """There is input to think about: start the thinker if none runs, and wake it."""
         if self._thinker is None:
+            self._abort_reason = "input ended"  # until `_pause_thinking` says otherwise
             self._thinker = asyncio.get_running_loop().create_task(self._think())
         self._idle.clear()
         self._wake.set()
@@ -359,13 +364,6 @@ class LiveMindSession:
         self._thinker.cancel()
         self._thinker = None
 
-    def _resume_thinking(self) -> None:
-        if self._thinker is None and not self._ended and self.config.mode is Mode.LIVEMIND:
-            self._abort_reason = "input ended"
-            self._thinker = asyncio.get_running_loop().create_task(self._think())
-            self._idle.clear()
-            self._wake.set()
-
     async def _speculative_chunks(
         self, text: str, call_id: str, on_text: Callable[[str], None] | None
     ) -> AsyncIterator[Chunk]:
@@ -392,7 +390,8 @@ class LiveMindSession:
             reason=reason,
             generated_chars=speculation.generated_chars,
         )
-        self._resume_thinking()
+        if self._thinker is None and not self._ended and self.config.mode is Mode.LIVEMIND:
+            self._wake_thinker()  # paused for this answer (`_pause_thinking`): resume
 
     # -- end of input and the answer -------------------------------------------------------
 
@@ -420,7 +419,6 @@ class LiveMindSession:
         if self._thinker is None:
             return
         if self.config.end_policy is EndPolicy.ABORT:
-            self._abort_reason = "input ended"
             self._thinker.cancel()
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
