@@ -106,3 +106,20 @@ def test_the_answer_prefix_follows_multiple_choice_unless_given(options, multipl
     config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice)
     assert config.answer_prefix == prefix
     assert config.answer_instruction == MULTIPLE_CHOICE_INSTRUCTION
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "speculates"),
+    [
+        (["serve"], [], True),
+        (["demo"], [], True),
+        (["replay", "q.wav"], ["--mode", "baseline"], False),
+        (["listen"], ["--speculate", "off"], False),
+        (["bench", "--audio"], ["--mode", "baseline", "--speculate", "all"], True),
+    ],
+)
+def test_every_spoken_command_prepares_answers_in_pauses_in_livemind_mode(
+    command, options, speculates
+):
+    config = session_config(build_parser().parse_args([*command, *options]))
+    assert config.speculates is speculates

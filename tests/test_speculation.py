@@ -20,7 +20,7 @@ from voice_livemind.events import (
     SpeculationStarted,
 )
 from voice_livemind.pipeline import VoicePipeline
-from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig
+from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig, Speculate
 
 S1 = "The sun is a star. "
 S2 = "How hot is it?"
@@ -40,7 +40,7 @@ def answer_with_input(messages, settings):
 
 async def test_a_kept_speculation_is_the_answer_and_no_second_call_is_made():
     engine = ScriptedEngine(answer_with_input, delay=0.01)
-    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    session = LiveMindSession(engine, SessionConfig())
     events = session.bus.subscribe()
     session.feed(S1 + S2)
     assert session.speculate()
@@ -59,7 +59,7 @@ async def test_a_kept_speculation_is_the_answer_and_no_second_call_is_made():
 
 async def test_the_speculative_text_is_seen_as_it_is_generated_prefill_first():
     engine = ScriptedEngine(answer_with_input, delay=0.01)
-    session = LiveMindSession(engine, SessionConfig(speculate=True, answer_prefix="Well: "))
+    session = LiveMindSession(engine, SessionConfig(answer_prefix="Well: "))
     seen: list[str] = []
     session.feed(S1 + S2)
     assert session.speculate(on_text=seen.append)
@@ -70,7 +70,7 @@ async def test_the_speculative_text_is_seen_as_it_is_generated_prefill_first():
 
 async def test_speech_resuming_drops_the_speculation_without_a_trace():
     engine = ScriptedEngine(answer_with_input, delay=0.05)
-    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    session = LiveMindSession(engine, SessionConfig())
     events = session.bus.subscribe()
     session.feed(S1 + S2)
     session.speculate()
@@ -97,7 +97,7 @@ async def test_speech_resuming_drops_the_speculation_without_a_trace():
 async def test_new_input_drops_the_speculation_and_a_new_pause_starts_another():
     engine = ScriptedEngine(answer_with_input)
     engine.hold(only=is_answer_prompt)
-    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    session = LiveMindSession(engine, SessionConfig())
     events = session.bus.subscribe()
     session.feed(S1)
     session.speculate()
@@ -111,25 +111,28 @@ async def test_new_input_drops_the_speculation_and_a_new_pause_starts_another():
     assert len(engine.cancelled) == 1 and len(engine.answer_calls) == 2
 
 
-async def test_speculation_is_off_unless_configured_and_never_after_the_end():
+async def test_speculation_follows_the_setting_and_never_comes_after_the_end():
     engine = ScriptedEngine()
-    session = LiveMindSession(engine, SessionConfig())
-    session.feed(S1 + S2)
-    assert not session.speculate()
-    await session.end()
-    assert len(engine.answer_calls) == 1
-    baseline = LiveMindSession(engine, SessionConfig(mode=Mode.BASELINE, speculate=True))
+    for config in (SessionConfig(speculate=Speculate.OFF), SessionConfig(mode=Mode.BASELINE)):
+        session = LiveMindSession(engine, config)
+        session.feed(S1 + S2)
+        assert not session.speculate()
+        await session.end()
+        assert not session.speculate()
+    assert len(engine.answer_calls) == 2
+    baseline = LiveMindSession(engine, SessionConfig(mode=Mode.BASELINE, speculate=Speculate.ALL))
     assert not baseline.speculate()  # no input yet
     baseline.feed(S2)
     assert baseline.speculate()
     result = await baseline.end()
-    assert result.answer == "The answer is 42." and len(engine.answer_calls) == 2
+    assert result.answer == "The answer is 42." and len(engine.answer_calls) == 3
+    assert not baseline.speculate()  # ended
 
 
 async def test_with_the_wait_policy_the_speculation_waits_for_the_inference_in_flight():
     engine = ScriptedEngine(answer_with_input)
     engine.hold(only=lambda messages: not is_answer_prompt(messages))
-    session = LiveMindSession(engine, SessionConfig(speculate=True, end_policy=EndPolicy.WAIT))
+    session = LiveMindSession(engine, SessionConfig(end_policy=EndPolicy.WAIT))
     session.feed(S1 + S2)
     await wait_until(lambda: engine.in_flight)
     session.speculate()
@@ -144,7 +147,7 @@ async def test_with_the_wait_policy_the_speculation_waits_for_the_inference_in_f
 async def test_the_answer_prepared_in_a_pause_goes_first_and_thinking_resumes_with_speech():
     engine = ScriptedEngine(answer_with_input)
     engine.hold(only=lambda messages: not is_answer_prompt(messages))
-    session = LiveMindSession(engine, SessionConfig(speculate=True))
+    session = LiveMindSession(engine, SessionConfig())
     events = session.bus.subscribe()
     session.feed(S1 + S2)
     await wait_until(lambda: engine.in_flight)
@@ -180,10 +183,10 @@ async def test_an_inference_cancelled_at_the_end_is_also_aborted_in_the_engine()
 # --- with real speech: the recogniser's pause signals drive it ---------------------------------
 
 
-async def run_spoken(audio, engine, speculate=True):
+async def run_spoken(audio, engine):
     bus = EventBus()
     events = bus.subscribe()
-    session = LiveMindSession(engine, SessionConfig(speculate=speculate), bus=bus)
+    session = LiveMindSession(engine, SessionConfig(), bus=bus)
     turns = await VoicePipeline(create_recognizer(), session).run(
         aiter(ArraySource(audio, realtime=False, pad_s=2.0))
     )

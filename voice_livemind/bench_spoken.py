@@ -61,10 +61,6 @@ class SpokenBenchSettings:
     timing: str = "realtime"
 
 
-def speculates(setting: str, mode: Mode) -> bool:
-    return setting == "all" or (setting == "livemind" and mode is Mode.LIVEMIND)
-
-
 @dataclass
 class SpokenBench:
     """Everything shared by the questions of one run: engines, Whisper, TTS, where to write."""
@@ -93,9 +89,7 @@ class SpokenBench:
         queue = bus.subscribe()
         sink = NullSink() if self.answers_dir is None else WavSink(self._answer_wav(item, mode))
         speaker = SentenceSpeaker(self.answer_voice, sink, clock=clock, on_event=bus.publish)
-        config = replace(
-            self.config, mode=mode, speculate=speculates(self.settings.speculate, mode)
-        )
+        config = replace(self.config, mode=mode)
         session = LiveMindSession(
             self.engine, config, answer_engine=self.answer_engine, bus=bus, clock=clock
         )

@@ -18,7 +18,7 @@ from .prompts import PromptFormat
 from .samples import MULTIPLE_CHOICE_ANSWER_PREFIX, MULTIPLE_CHOICE_INSTRUCTION, SAMPLE_QUESTION
 from .segmenter import Granularity
 from .server.command import add_serve_parser
-from .session import EndPolicy, LiveMindSession, Mode, SessionConfig
+from .session import EndPolicy, LiveMindSession, Mode, SessionConfig, Speculate
 from .voice_cli import add_voice_parsers
 
 # Real users online may fetch models from the hub; the offline default needs nothing.
@@ -80,6 +80,13 @@ def _add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> N
         "multiple-choice questions: sample, demo, bench: 'The answer is ('; '' to turn off)",
     )
     group.add_argument(
+        "--speculate",
+        choices=[v.value for v in Speculate],
+        default=SessionConfig().speculate.value,
+        help="spoken input: prepare the answer while the end of the utterance is being "
+        "confirmed, in LiveMind mode (default), in both modes, or not at all",
+    )
+    group.add_argument(
         "--free-actions",
         action="store_true",
         help="do not constrain inference replies to the action format",
@@ -110,6 +117,7 @@ def session_config(
         ),
         answer_instruction=answer_instruction,
         answer_prefix=prefix,
+        speculate=Speculate(args.speculate),
     )
 
 
@@ -196,13 +204,6 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     spoken.add_argument("--voice", default=None, help="espeak voice reading the questions")
     spoken.add_argument("--rate", type=int, default=None, help="reading speed, words per minute")
     spoken.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
-    spoken.add_argument(
-        "--speculate",
-        choices=["livemind", "all", "off"],
-        default="livemind",
-        help="prepare the answer while the end of the utterance is being confirmed: in "
-        "LiveMind mode (default), in both modes, or not at all",
-    )
     _add_engine_args(bench)
     _add_livemind_args(bench, both=True)
 

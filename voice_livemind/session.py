@@ -66,6 +66,14 @@ class Mode(StrEnum):
     BASELINE = "baseline"  # chain-of-thought once input has ended
 
 
+class Speculate(StrEnum):
+    """Which sessions start their answer when the user pauses (`LiveMindSession.speculate`)."""
+
+    LIVEMIND = "livemind"  # LiveMind's last step is short enough to prepare in a pause
+    ALL = "all"  # the baseline too (a benchmark arm: the same trick without the thinking)
+    OFF = "off"
+
+
 class EndPolicy(StrEnum):
     ABORT = "abort"  # drop the in-flight inference and answer at once
     WAIT = "wait"  # let it finish first (the paper's behaviour)
@@ -97,7 +105,13 @@ class SessionConfig:
     # The baseline never gets it: its chain of thought must come before the answer.
     answer_prefix: str = ""
     # Start the final answer when the user pauses (`speculate()`), keep it if input ends there.
-    speculate: bool = False
+    speculate: Speculate = Speculate.LIVEMIND
+
+    @property
+    def speculates(self) -> bool:
+        return self.speculate is Speculate.ALL or (
+            self.speculate is Speculate.LIVEMIND and self.mode is Mode.LIVEMIND
+        )
 
 
 @dataclass(frozen=True)
@@ -332,9 +346,9 @@ class LiveMindSession:
         waits for that inference, as `end()` would. `on_text` receives the answer's
         text deltas as they are generated, as `end()` would publish them (e.g. to synthesise
         its first sentence ahead), whether or not it is kept. Returns False, doing nothing,
-        unless `config.speculate` is on and there is new input to answer.
+        unless `config.speculates` and there is new input to answer.
         """
-        if not self.config.speculate or self._ended or not self._input.strip():
+        if not self.config.speculates or self._ended or not self._input.strip():
             return False
         if self._speculation is not None:
             if self._speculation.text == self._input:

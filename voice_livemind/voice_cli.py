@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import sys
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,7 +68,7 @@ async def run_voice(args: argparse.Namespace, open_engines: Any, session_config:
     from .asr.recognizer import create_recognizer
     from .audio import FileSource, MicrophoneSource
     from .console import TerminalView
-    from .session import LiveMindSession, Mode
+    from .session import LiveMindSession
 
     if args.command == "listen":
         device = int(args.device) if args.device and args.device.isdigit() else args.device
@@ -86,9 +85,6 @@ async def run_voice(args: argparse.Namespace, open_engines: Any, session_config:
     clock, bus = Clock(), EventBus()
     speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
     config = session_config(args, instruction, multiple_choice)
-    # LiveMind prepares its answer in each pause (kept if the utterance ends there: README,
-    # "Speculative final answers"); the baseline transcribes, then thinks.
-    config = replace(config, speculate=config.mode is Mode.LIVEMIND)
     session = LiveMindSession(
         engine,
         config,
