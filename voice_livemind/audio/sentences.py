@@ -25,7 +25,9 @@ ABBREVIATIONS = frozenset(
 # End punctuation, then closing quotes/brackets, then (lookahead) whitespace; or a line break.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
 # "answer is (B)", "answer is: (B)": ends a sentence at its bracket (see the module docstring).
-_ANSWER_STATEMENT = re.compile(r"\banswer is:?\s*\([A-J]\)", re.IGNORECASE)
+# Any short label, not only A-J: a small model answers "(Y)" or "(12)" too, and the listener
+# waits for that statement all the same.
+_ANSWER_STATEMENT = re.compile(r"\banswer is:?\s*\([A-Za-z0-9]{1,3}\)", re.IGNORECASE)
 _SENTENCE_END = re.compile(f"{_ANSWER_STATEMENT.pattern}|{_BOUNDARY.pattern}", re.IGNORECASE)
 # What a sentence cut after an answer statement may start with: its own end punctuation.
 _LEADING_PUNCTUATION = ".!?…,;: \t\n"
