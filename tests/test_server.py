@@ -255,13 +255,15 @@ async def test_client_vanishing_mid_utterance_harms_no_one(models, spoken_questi
 
 
 async def test_spoken_turns_with_barge_in(models, spoken_question):
-    """Speech in, answer spoken; talking over the answer stops it, and the next turn still
-    sees the interrupted answer in its history."""
+    """Speech in, answer spoken; talking over the answer stops it, speech and generation, and
+    the next turn sees what was generated of it in its history."""
     long_answer = " ".join(f"Sentence number {i} of a long answer." for i in range(12))
     engine = ScriptedEngine(
         lambda messages, settings: (
             long_answer if is_answer_prompt(messages) else default_reply(messages, settings)
-        )
+        ),
+        # 84 words 0.1 s apart: still generating when the user talks over its first sentences
+        delay=lambda messages, settings: 0.1 if is_answer_prompt(messages) else 0.0,
     )
     async with running_server(shared_with(models, engine)) as server:
         client = await server.connect()
@@ -280,11 +282,14 @@ async def test_spoken_turns_with_barge_in(models, spoken_question):
             pass
         summaries = [m for m in client.received if m["type"] == "turn_summary"]
         assert [m["turn"] for m in summaries] == [0, 1]
-        assert summaries[0]["figures"]["answer_text"] == long_answer
+        cut = summaries[0]["figures"]["answer_text"]
+        assert cut and long_answer.startswith(cut) and cut != long_answer
+        done = next(m for m in client.received if m["type"] == "answer_done")
+        assert done["turn"] == 0 and done["finish_reason"] == "interrupted"
         # Audio came faster than real time: latencies still count from when it arrived.
         assert all(0 < m["figures"]["end_of_speech_to_first_audio_s"] < 60 for m in summaries)
         history = engine.answer_calls[-1].messages
-        assert {"role": "assistant", "content": long_answer} in history
+        assert {"role": "assistant", "content": cut} in history
 
 
 async def test_a_failing_recogniser_is_reported_and_typing_still_works(models, spoken_question):

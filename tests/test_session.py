@@ -410,6 +410,37 @@ async def test_baseline_second_turn_includes_history():
     ]
 
 
+@pytest.mark.parametrize("speculative", [False, True])
+async def test_a_barge_in_stops_the_answer_and_the_history_keeps_what_was_generated(speculative):
+    story = " ".join(f"Part {i} of a long story." for i in range(100))
+    engine = ScriptedEngine(
+        lambda messages, settings: story if is_answer_prompt(messages) else "action wait.",
+        delay=0.005,
+    )
+    session = LiveMindSession(engine, config())
+    events, watched = session.bus.subscribe(), session.bus.subscribe()
+    session.feed("Tell me a long story.")
+    if speculative:
+        assert session.speculate()
+    assert not session.interrupt_answer()  # nothing is being answered yet
+    answering = asyncio.create_task(session.end())
+    while not isinstance(await asyncio.wait_for(watched.get(), timeout=2), AnswerDelta):
+        pass  # the answer is being spoken when the user talks over it
+    assert session.interrupt_answer()
+    result = await asyncio.wait_for(answering, timeout=2)
+    assert result.finish_reason == "interrupted"
+    assert result.answer and story.startswith(result.answer) and result.answer != story
+    (done,) = of_type(drain(events), AnswerDone)
+    assert done.finish_reason == "interrupted" and done.text == result.answer
+    (answer_call,) = engine.answer_calls
+    assert answer_call.request_id not in engine.completed  # the request was stopped too
+    await wait_until(lambda: answer_call.request_id in engine.aborted)
+    assert session.history[-1] == {"role": "assistant", "content": result.answer}
+    assert not session.interrupt_answer()  # the turn is over
+    session.feed("Shorter, please.")
+    assert (await session.end()).finish_reason == "stop"
+
+
 # -- revisions ----------------------------------------------------------------------------
 
 

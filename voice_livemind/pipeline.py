@@ -9,7 +9,8 @@ all its pipelines (Whisper's model is shared and must decode one buffer at a tim
 
 Typed input takes the same path (`feed_text`, `end_input`), so a conversation may mix speech
 and text. When the user starts speaking while an answer is being spoken (barge-in), the speech
-stops; the answer's text still completes and stays in the conversation history. Every answered
+stops and so does the answer's generation: the text generated so far stays in the conversation
+history, and the new words reach the session at once instead of after the whole answer. Every answered
 turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
 
 When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
@@ -304,7 +305,9 @@ class VoicePipeline:
             event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
             self.bus.publish(event)
             if isinstance(event, SpeechStarted) and self.speaker is not None:
-                self.speaker.interrupt()  # barge-in (if it was speaking)
+                if self.speaker.interrupt():  # barge-in: it was speaking
+                    # The rest of the answer would go unheard, and the new words wait for it.
+                    self.session.interrupt_answer()
             elif isinstance(event, WordsCommitted) and event.text.strip():
                 await self._finish_answering()
                 self.session.feed(event.text)

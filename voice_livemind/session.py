@@ -20,7 +20,7 @@ import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeVar
 
@@ -170,6 +170,7 @@ class LiveMindSession:
         self._id = uuid.uuid4().hex[:8]
         self._calls = itertools.count()
         self._in_flight = False
+        self._answer_stop: asyncio.Event | None = None  # set: the answer being generated stops
         self._reset_turn_state()
 
     # -- input ---------------------------------------------------------------------------
@@ -468,6 +469,7 @@ class LiveMindSession:
         parts: list[str] = []
         usage = Usage()
         first_token_t: float | None = None
+        self._answer_stop = stop = asyncio.Event()
         try:
             if speculation is not None:  # prepared during the pause: kept, as it stands
                 call_id = speculation.call_id
@@ -483,18 +485,28 @@ class LiveMindSession:
                 mode=cfg.mode.value,
                 speculative=speculation is not None,
             )
-            async for chunk in chunks:
-                if chunk.text:
-                    text = chunk.text
-                    if first_token_t is None:
-                        first_token_t = self._publish(AnswerFirstToken, call_id=call_id).t
-                        text = prefix + text  # the prefill is part of the answer
-                    parts.append(text)
-                    self._publish(AnswerDelta, text=text)
-                usage = chunk.usage or usage
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    if stop.is_set():  # checked per chunk: tokens come every few tens of ms
+                        break
+                    if chunk.text:
+                        text = chunk.text
+                        if first_token_t is None:
+                            first_token_t = self._publish(AnswerFirstToken, call_id=call_id).t
+                            text = prefix + text  # the prefill is part of the answer
+                        parts.append(text)
+                        self._publish(AnswerDelta, text=text)
+                    usage = chunk.usage or usage
         except EngineError as exc:
             self._publish(ErrorEvent, message=f"answer failed: {exc}")
             raise
+        finally:
+            self._answer_stop = None
+        if stop.is_set():
+            if speculation is not None:
+                speculation.cancel()
+            abort_in_background(self.answer_engine.abort, call_id)  # closing may not abort it
+            usage = replace(usage, finish_reason="interrupted")
         answer = "".join(parts)
         done = self._publish(
             AnswerDone,
@@ -519,6 +531,15 @@ class LiveMindSession:
             finish_reason=usage.finish_reason,
             tokens=done.tokens,
         )
+
+    def interrupt_answer(self) -> bool:
+        """The user spoke over the answer (barge-in): stop generating it. The text generated
+        so far stays the turn's answer, in the history too, and `AnswerDone` has
+        `finish_reason` "interrupted". Returns False when no answer is being generated."""
+        if self._answer_stop is None or self._answer_stop.is_set():
+            return False
+        self._answer_stop.set()
+        return True
 
     def _next_turn(self) -> None:
         self.turn += 1
