@@ -127,7 +127,8 @@ async def pause_decode(trials: int) -> dict[str, list[float]]:
         decoded = time.monotonic()
         if task is not None and abort_at == "end":
             await _abort(engine, task, f"inf{i}")
-        results.setdefault(f"inference aborted at decode {abort_at}", []).append(
+        label = "no inference" if abort_at == "none" else f"inference aborted at decode {abort_at}"
+        results.setdefault(label, []).append(
             await _first_token_s(engine, answer, 8, f"ans{i}", decoded)
         )
     await engine.close()
