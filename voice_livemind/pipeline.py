@@ -10,8 +10,8 @@ all its pipelines (Whisper's model is shared and must decode one buffer at a tim
 Typed input takes the same path (`feed_text`, `end_input`), so a conversation may mix speech
 and text. When the user starts speaking while an answer is being spoken (barge-in), the speech
 stops and so does the answer's generation: the text generated so far stays in the conversation
-history, and the new words reach the session at once instead of after the whole answer. Every answered
-turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
+history, and the new words reach the session at once instead of after the whole answer. Every
+answered turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
 
 When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
 resumes (`SpeechResumed`) that answer is dropped. The session decides (`SessionConfig.speculate`).
