@@ -504,8 +504,9 @@ class LiveMindSession:
             self._answer_stop = None
         if stop.is_set():
             if speculation is not None:
-                speculation.cancel()
-            abort_in_background(self.answer_engine.abort, call_id)  # closing may not abort it
+                speculation.cancel()  # aborts its request in the engine too
+            else:
+                abort_in_background(self.answer_engine.abort, call_id)  # closing may not abort
             usage = replace(usage, finish_reason="interrupted")
         answer = "".join(parts)
         done = self._publish(
