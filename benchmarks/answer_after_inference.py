@@ -12,12 +12,21 @@ prepared"). Two engine-side levers were tried against that, each as its own scen
   pipeline) runs first; the inference in flight is aborted when the decode ends (`end`, what
   the session does), when it starts (`start`), or there is none (`none`).
 
+- `in-flight`: as in the spoken benchmark, the inference (LiveMind's own settings: an action
+  regex, 48 tokens) runs for `--speech-s` seconds beside back-to-back Whisper decodes (the user
+  talking: the engine, at nice 10, crawls), then comes the pause decode and the answer. The
+  inference is aborted as the answer is sent (`send`, what the session does), when the pause
+  decode starts (`pause`), or it has finished before the pause decode (`finished`, the case
+  where LiveMind's thinking had caught up).
+
 Each answer shares a ~400-token context with the inference (cached, as LiveMind's prompts are)
 and adds ~130 new tokens; 8 tokens are generated. The answer's time to first token is measured
-from when it is sent (`prefill-chunk`) or from the end of the decode (`pause-decode`).
+from when it is sent (`prefill-chunk`, `in-flight`) or from the end of the decode
+(`pause-decode`).
 
     .venv/bin/python benchmarks/answer_after_inference.py prefill-chunk [--trials 16]
     .venv/bin/python benchmarks/answer_after_inference.py pause-decode [--trials 24]
+    .venv/bin/python benchmarks/answer_after_inference.py in-flight [--trials 24] [--speech-s 4]
 """
 
 from __future__ import annotations
@@ -31,8 +40,12 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
-from voice_livemind.llm.base import Message, SamplingSettings
+import numpy as np
+
+from voice_livemind.llm.base import Chunk, Message, SamplingSettings
 from voice_livemind.llm.vllm_engine import VllmEngine
 
 _SENTENCE = (
@@ -60,10 +73,16 @@ def _prompts(i: int) -> tuple[list[Message], list[Message], list[Message]]:
 
 
 async def _first_token_s(
-    engine: VllmEngine, messages: list[Message], max_tokens: int, request_id: str, since: float
+    engine: VllmEngine,
+    messages: list[Message],
+    max_tokens: int,
+    request_id: str,
+    since: float,
+    settings: SamplingSettings | None = None,
 ) -> float:
     first = None
-    async for chunk in engine.stream(messages, SamplingSettings(max_tokens=max_tokens), request_id):
+    settings = settings or SamplingSettings(max_tokens=max_tokens)
+    async for chunk in engine.stream(messages, settings, request_id):
         if chunk.done and chunk.usage is not None:
             first = chunk.usage.first_token_at
     if first is None:
@@ -102,18 +121,24 @@ async def prefill_chunk(trials: int) -> dict[str, list[float]]:
     return results
 
 
-async def pause_decode(trials: int) -> dict[str, list[float]]:
+def _whisper_and_speech() -> tuple[Any, np.ndarray]:
+    """The recogniser's decoder (tiny.en) and 4 s of espeak speech to decode."""
     from faster_whisper.audio import decode_audio
 
     from voice_livemind.asr.decoder import WhisperDecoder
     from voice_livemind.asr.models import load_whisper
 
-    engine = await VllmEngine.start(None)
     decoder = WhisperDecoder(load_whisper(None))
     sentence = "A small population of birds is blown to an isolated island by a hurricane."
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
         subprocess.run(["espeak-ng", "-w", wav.name, sentence], check=True)
         speech = decode_audio(wav.name)[: 16_000 * 4]
+    return decoder, speech
+
+
+async def pause_decode(trials: int) -> dict[str, list[float]]:
+    engine = await VllmEngine.start(None)
+    decoder, speech = _whisper_and_speech()
     results: dict[str, list[float]] = {}
     for i in range(trials):
         abort_at = ("end", "start", "none")[i % 3]
@@ -135,13 +160,63 @@ async def pause_decode(trials: int) -> dict[str, list[float]]:
     return results
 
 
+async def in_flight(trials: int, speech_s: float) -> dict[str, list[float]]:
+    from voice_livemind.actions import ACTION_REGEX
+
+    engine = await VllmEngine.start(None)
+    decoder, speech = _whisper_and_speech()
+    thinking = SamplingSettings(max_tokens=48, regex=ACTION_REGEX, repetition_penalty=1.2)
+    answering = SamplingSettings(max_tokens=8, repetition_penalty=1.1)
+    labels = {
+        "send": "inference aborted as the answer is sent",
+        "pause": "inference aborted when the pause decode starts",
+        "finished": "inference finished before the pause decode",
+    }
+    results: dict[str, list[float]] = {}
+    for i in range(trials):
+        arm = list(labels)[i % len(labels)]
+        context, inference, answer = _prompts(i)
+        await _first_token_s(engine, context, 1, f"warm{i}", time.monotonic())
+        thinker = asyncio.create_task(_drain(engine.stream(inference, thinking, f"inf{i}")))
+        talking_until = time.monotonic() + speech_s
+        while time.monotonic() < talking_until:  # cadence decodes while the user talks
+            await asyncio.to_thread(decoder.decode, speech, "")
+            await asyncio.sleep(0.07)
+        await asyncio.sleep(0.1)  # the pause, until the pause decode is due
+        if arm == "pause":
+            await _abort(engine, thinker, f"inf{i}")
+        elif arm == "finished":
+            await thinker
+        await asyncio.to_thread(decoder.decode, speech, "")  # the pause decode
+        sent = time.monotonic()
+        answered = asyncio.create_task(
+            _first_token_s(engine, answer, answering.max_tokens, f"ans{i}", sent, answering)
+        )
+        if arm == "send":
+            await asyncio.sleep(0)  # as `LiveMindSession.speculate`: one loop turn later
+            await _abort(engine, thinker, f"inf{i}")
+        results.setdefault(labels[arm], []).append(await answered)
+    await engine.close()
+    return results
+
+
+async def _drain(chunks: AsyncIterator[Chunk]) -> None:
+    async for _chunk in chunks:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("scenario", choices=["prefill-chunk", "pause-decode"])
+    parser.add_argument("scenario", choices=["prefill-chunk", "pause-decode", "in-flight"])
     parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--speech-s", type=float, default=4.0, help="in-flight: talking time")
     args = parser.parse_args()
-    run = prefill_chunk if args.scenario == "prefill-chunk" else pause_decode
-    results = asyncio.run(run(args.trials))
+    if args.scenario == "prefill-chunk":
+        results = asyncio.run(prefill_chunk(args.trials))
+    elif args.scenario == "pause-decode":
+        results = asyncio.run(pause_decode(args.trials))
+    else:
+        results = asyncio.run(in_flight(args.trials, args.speech_s))
     print(
         f"{platform.processor() or platform.machine()}, {len(results)} arms, {args.trials} trials"
     )

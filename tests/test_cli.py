@@ -123,3 +123,25 @@ def test_every_spoken_command_prepares_answers_in_pauses_in_livemind_mode(
 ):
     config = session_config(build_parser().parse_args([*command, *options]))
     assert config.speculates is speculates
+
+
+@pytest.mark.parametrize(
+    "command, sink, barge_in",
+    [
+        (["listen"], "speakers", False),  # the microphone would hear the answer
+        (["listen", "--barge-in"], "speakers", True),  # headphones, or echo cancellation
+        (["listen"], "wav", True),
+        (["listen"], None, True),  # --no-speech
+        (["replay", "q.wav"], "speakers", True),  # a file hears nothing
+        (["demo"], "speakers", True),
+    ],
+)
+def test_only_the_microphone_beside_loudspeakers_is_half_duplex(command, sink, barge_in):
+    from types import SimpleNamespace
+
+    from voice_livemind.audio import SpeakerSink, WavSink
+    from voice_livemind.voice_cli import _barge_in
+
+    sinks = {"speakers": object.__new__(SpeakerSink), "wav": object.__new__(WavSink)}
+    speaker = SimpleNamespace(sink=sinks[sink]) if sink else None
+    assert _barge_in(build_parser().parse_args(command), speaker) is barge_in

@@ -13,8 +13,8 @@ import sys
 import wave
 
 import pytest
-from scripted_engine import ScriptedEngine
-from speech import noise, silence, synthesize, with_silence, write_wav
+from scripted_engine import ScriptedEngine, is_answer_prompt
+from speech import concat, noise, silence, synthesize, with_silence, write_wav
 
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.asr.wer import wer
@@ -35,7 +35,7 @@ def question_audio():
     return with_silence(synthesize(QUESTION), before=0.5, after=2.0)
 
 
-async def run_pipeline(audio, engine, tmp_path=None, realtime=False, config=None):
+async def run_pipeline(audio, engine, tmp_path=None, realtime=False, config=None, barge_in=True):
     clock, bus = Clock(), EventBus()
     events = bus.subscribe()
     speaker = None
@@ -43,7 +43,7 @@ async def run_pipeline(audio, engine, tmp_path=None, realtime=False, config=None
         sink = WavSink(tmp_path / "answer.wav")
         speaker = SentenceSpeaker(SpeechSynthesizer(), sink, clock=clock, on_event=bus.publish)
     session = LiveMindSession(engine, config or SessionConfig(), bus=bus, clock=clock)
-    pipeline = VoicePipeline(create_recognizer(), session, speaker)
+    pipeline = VoicePipeline(create_recognizer(), session, speaker, barge_in=barge_in)
     turns = await pipeline.run(aiter(ArraySource(audio, realtime=realtime)))
     await session.close()
     if speaker:
@@ -79,6 +79,33 @@ async def test_silence_and_noise_get_no_answer(audio):
     turns, events = await run_pipeline(audio, engine)
     assert turns == [] and engine.calls == []
     assert not [e for e in events if e.type in ("words_committed", "input_ended")]
+
+
+LONG_ANSWER = (
+    "The answer is 42. The farmer harvests the crop in the autumn, when the plants are ripe and "
+    "dry, and then the field rests until the next spring."
+)
+
+
+@pytest.mark.parametrize("barge_in", [True, False], ids=["full-duplex", "half-duplex"])
+async def test_speech_during_the_answer_interrupts_it_only_with_barge_in(
+    question_audio, tmp_path, barge_in
+):
+    """A microphone beside loudspeakers hears the answer (here: words spoken while it plays).
+    With barge-in they cut the answer short; half duplex ignores them: one turn, spoken whole."""
+    # The question's audio ends 2 s after its speech; the words come 1.6 s after the speech.
+    question = question_audio[: len(question_audio) - round(0.4 * 16_000)]
+    audio = concat(question, synthesize("Stop talking please."), silence(6.0))
+    engine = ScriptedEngine(lambda messages, settings: (
+        LONG_ANSWER if is_answer_prompt(messages) else "action inference. noted"))  # fmt: skip
+    turns, events = await run_pipeline(audio, engine, tmp_path, realtime=True, barge_in=barge_in)
+    kinds = [e.type for e in events]
+    assert turns and turns[0].answer_text  # the question was answered either way
+    if barge_in:
+        assert "speech_interrupted" in kinds and kinds.count("speech_started") == 2
+    else:
+        assert "speech_interrupted" not in kinds and kinds.count("speech_started") == 1
+        assert len(turns) == 1 and turns[0].answer_text == LONG_ANSWER
 
 
 @pytest.mark.engine

@@ -13,6 +13,12 @@ stops and so does the answer's generation: the text generated so far stays in th
 history, and the new words reach the session at once instead of after the whole answer. Every
 answered turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
 
+Barge-in needs input that does not hear the output: headphones, a client with echo cancellation
+(a browser), a file. A microphone next to loudspeakers hears the answer itself, which would
+interrupt the answer and come back as the user's next turn; `barge_in=False` makes the pipeline
+half duplex instead: while an answer is spoken, and `ECHO_TAIL_S` after, the recogniser gets
+silence in place of the input.
+
 When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
 resumes (`SpeechResumed`) that answer is dropped. The session decides (`SessionConfig.speculate`).
 
@@ -193,8 +199,16 @@ def measure_turn(
     )
 
 
+# Half duplex: how long the input stays ignored after the last answer audio has played (the
+# output device's buffer and the room's echo).
+ECHO_TAIL_S = 0.3
+
+
 class VoicePipeline:
-    """Runs one conversation: every utterance with words in it becomes an answered turn."""
+    """Runs one conversation: every utterance with words in it becomes an answered turn.
+
+    `barge_in=False`: the input is ignored while the answer is spoken (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -203,10 +217,13 @@ class VoicePipeline:
         speaker: SentenceSpeaker | None = None,
         *,
         asr_executor: concurrent.futures.Executor | None = None,
+        barge_in: bool = True,
     ) -> None:
         self.recognizer = recognizer
         self.session = session
         self.speaker = speaker
+        self.barge_in = barge_in
+        self._deaf_until = 0.0  # half duplex: clock time until which the input is ignored
         self.bus = session.bus
         self.clock = session.clock
         self.turns: list[VoiceTurn] = []
@@ -227,6 +244,8 @@ class VoicePipeline:
         reader = asyncio.create_task(self._read(frames, queue))
         try:
             while (chunk := await self._next_chunk(queue)) is not None:
+                if self._hears_own_voice():
+                    chunk = np.zeros_like(chunk)  # silence keeps the stream's time running
                 events = await loop.run_in_executor(self._asr_thread, self.recognizer.feed, chunk)
                 await self._handle(events)
             await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.finish))
@@ -239,6 +258,15 @@ class VoicePipeline:
             if self._owns_asr_thread:
                 self._asr_thread.shutdown(wait=False, cancel_futures=True)
         return self.turns
+
+    def _hears_own_voice(self) -> bool:
+        """Half duplex: an answer is being spoken, or was until `ECHO_TAIL_S` ago."""
+        if self.barge_in or self.speaker is None:
+            return False
+        now = self.clock.now()
+        if self.speaker.speaking:
+            self._deaf_until = now + ECHO_TAIL_S
+        return now < self._deaf_until
 
     @property
     def answering(self) -> bool:

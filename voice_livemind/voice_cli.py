@@ -28,6 +28,12 @@ def add_voice_parsers(commands: argparse._SubParsersAction, add_common: Any) -> 
     replay.add_argument("--fast", action="store_true", help="feed the audio as fast as possible")
     listen = commands.add_parser("listen", help="talk to the assistant through the microphone")
     listen.add_argument("--device", default=None, help="input device name or index")
+    listen.add_argument(
+        "--barge-in",
+        action="store_true",
+        help="let speech interrupt the answer (headphones or echo cancellation; by default the "
+        "microphone is ignored while the answer plays, so the assistant does not hear itself)",
+    )
     demo = commands.add_parser("demo", help="replay the bundled spoken question end to end")
     for parser in (replay, listen, demo):
         parser.add_argument("--log", default=None, help="write the latency log (JSONL) here")
@@ -62,6 +68,14 @@ def _speaker(args: argparse.Namespace, clock: Clock, bus: EventBus, fallback_wav
         print(f"speech output off: {exc}", file=sys.stderr)
         return None
     return SentenceSpeaker(synthesizer, sink, clock=clock, on_event=bus.publish)
+
+
+def _barge_in(args: argparse.Namespace, speaker: Any) -> bool:
+    """Full duplex unless a microphone may hear the answer from the loudspeakers."""
+    from .audio import SpeakerSink
+
+    loudspeakers = speaker is not None and isinstance(speaker.sink, SpeakerSink)
+    return args.command != "listen" or not loudspeakers or args.barge_in
 
 
 async def run_voice(args: argparse.Namespace, open_engines: Any, session_config: Any) -> int:
@@ -100,7 +114,8 @@ async def run_voice(args: argparse.Namespace, open_engines: Any, session_config:
             f"{args.mode}: listening ({args.command}) with {engine.name}", style="dim"
         )
     try:
-        turns = await VoicePipeline(recognizer, session, speaker).run(aiter(source))
+        pipeline = VoicePipeline(recognizer, session, speaker, barge_in=_barge_in(args, speaker))
+        turns = await pipeline.run(aiter(source))
     finally:
         await session.close()
         bus.close()
