@@ -44,7 +44,6 @@ async def one(engine, synthesizer, audio, mode: Mode) -> dict:
         mode=mode,
         answer_instruction=MULTIPLE_CHOICE_INSTRUCTION,
         answer_prefix=MULTIPLE_CHOICE_ANSWER_PREFIX if livemind else "",
-        speculate=livemind,
     )
     session = LiveMindSession(engine, config, bus=bus, clock=clock)
     source = ArraySource(audio, realtime=True, pad_s=TRAILING_SILENCE_S)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from scripted_engine import ScriptedEngine, drain, is_answer_prompt, wait_until
 from speech import concat, silence, synthesize, trim_silence, with_silence
 
@@ -212,3 +213,12 @@ async def test_a_pause_inside_a_question_is_no_end_and_the_final_pause_is():
     kept = [e for e in of_type(events, SpeculationStarted) if e.call_id == started.call_id]
     assert kept and "harvest" in kept[0].text
     assert turns[0].answer_text == "The answer is 42."
+
+
+def test_the_speculate_setting_takes_its_names_and_nothing_else():
+    assert SessionConfig(speculate="all", mode=Mode.BASELINE).speculates
+    assert SessionConfig(speculate=Speculate("off")).speculate is Speculate.OFF
+    with pytest.raises(TypeError):
+        SessionConfig(speculate=True)  # once silently meant "off" in a benchmark script
+    with pytest.raises(ValueError):
+        SessionConfig(speculate="sometimes")

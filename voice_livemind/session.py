@@ -107,6 +107,13 @@ class SessionConfig:
     # Start the final answer when the user pauses (`speculate()`), keep it if input ends there.
     speculate: Speculate = Speculate.LIVEMIND
 
+    def __post_init__(self) -> None:
+        # "all" works as well as Speculate.ALL; anything else (a bool: True meant nothing and
+        # silently turned speculation off) is an error.
+        if not isinstance(self.speculate, str):
+            raise TypeError(f"speculate must be one of {[s.value for s in Speculate]}")
+        object.__setattr__(self, "speculate", Speculate(self.speculate))
+
     @property
     def speculates(self) -> bool:
         return self.speculate is Speculate.ALL or (
