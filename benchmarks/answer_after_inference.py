@@ -41,6 +41,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -78,10 +79,11 @@ async def _first_token_s(
     max_tokens: int,
     request_id: str,
     since: float,
-    settings: SamplingSettings | None = None,
+    base: SamplingSettings | None = None,
 ) -> float:
+    """Seconds from `since` to the request's first token; `base`: its settings but the limit."""
     first = None
-    settings = settings or SamplingSettings(max_tokens=max_tokens)
+    settings = replace(base or SamplingSettings(), max_tokens=max_tokens)
     async for chunk in engine.stream(messages, settings, request_id):
         if chunk.done and chunk.usage is not None:
             first = chunk.usage.first_token_at
@@ -161,12 +163,11 @@ async def pause_decode(trials: int) -> dict[str, list[float]]:
 
 
 async def in_flight(trials: int, speech_s: float) -> dict[str, list[float]]:
-    from voice_livemind.actions import ACTION_REGEX
+    from voice_livemind.session import SessionConfig
 
     engine = await VllmEngine.start(None)
     decoder, speech = _whisper_and_speech()
-    thinking = SamplingSettings(max_tokens=48, regex=ACTION_REGEX, repetition_penalty=1.2)
-    answering = SamplingSettings(max_tokens=8, repetition_penalty=1.1)
+    livemind = SessionConfig()  # the session's own inference and answer settings
     labels = {
         "send": "inference aborted as the answer is sent",
         "pause": "inference aborted when the pause decode starts",
@@ -177,7 +178,8 @@ async def in_flight(trials: int, speech_s: float) -> dict[str, list[float]]:
         arm = list(labels)[i % len(labels)]
         context, inference, answer = _prompts(i)
         await _first_token_s(engine, context, 1, f"warm{i}", time.monotonic())
-        thinker = asyncio.create_task(_drain(engine.stream(inference, thinking, f"inf{i}")))
+        thinking = engine.stream(inference, livemind.inference, f"inf{i}")
+        thinker = asyncio.create_task(_drain(thinking))
         talking_until = time.monotonic() + speech_s
         while time.monotonic() < talking_until:  # cadence decodes while the user talks
             await asyncio.to_thread(decoder.decode, speech, "")
@@ -190,7 +192,7 @@ async def in_flight(trials: int, speech_s: float) -> dict[str, list[float]]:
         await asyncio.to_thread(decoder.decode, speech, "")  # the pause decode
         sent = time.monotonic()
         answered = asyncio.create_task(
-            _first_token_s(engine, answer, answering.max_tokens, f"ans{i}", sent, answering)
+            _first_token_s(engine, answer, 8, f"ans{i}", sent, livemind.answer)
         )
         if arm == "send":
             await asyncio.sleep(0)  # as `LiveMindSession.speculate`: one loop turn later
