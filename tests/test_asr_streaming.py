@@ -153,6 +153,27 @@ def test_the_final_pass_hears_the_buffer_unless_too_long(whisper, final_pass_max
         assert last_pause.buffer_s > last_update.buffer_s
 
 
+def test_a_buffer_that_ends_mid_speech_is_decoded_in_one_pass(whisper):
+    """faster-whisper decodes an unfinished last segment again as a second window, with no
+    prompt and no left context; the decoder keeps it from the first pass instead, and decodes
+    again only what a first pass that stopped early did not hear."""
+    audio = trim_silence(synthesize(STORY))
+    decoder = WhisperDecoder(whisper)
+    passes = []
+    whisper.encode = lambda features: (passes.append(1), type(whisper).encode(whisper, features))[1]
+    cuts_s = (2.3, 3.1, 4.4, 5.2, 6.0)
+    try:
+        for cut_s in cuts_s:
+            buffer = audio[: round(cut_s * SAMPLE_RATE)]
+            hypothesis = decoder.decode(buffer, prompt="A farmer plants seeds in the spring.")
+            # Heard to the end: the unfinished segment was kept (or the rest decoded again).
+            assert cut_s - 1.0 < hypothesis.words[-1].end <= cut_s + 0.05, hypothesis.words
+    finally:
+        del whisper.encode
+    # faster-whisper alone: two passes for all five (the buffer ends mid-speech every time).
+    assert len(passes) <= len(cuts_s) + 1, f"{len(passes)} encoder passes for {len(cuts_s)}"
+
+
 def test_finish_commits_speech_cut_off_mid_utterance(whisper):
     audio = with_silence(trim_silence(synthesize(QUESTIONS[1])), before=0.5)
     events = feed_all(recognizer(whisper), audio)
