@@ -8,11 +8,9 @@ Policy, and why:
 - Decoding never falls behind real time: after a decode that took `c` seconds, the next one
   waits for at least `c / max_load` seconds of new audio. Ticks are skipped, never queued, and the
   same rule holds whether audio arrives in real time or faster.
-- A pause of `pause_commit_s` (a sentence end, usually) commits the whole buffer at once:
-  Whisper has seen the whole phrase, and no later hypothesis would add context. The buffer is
-  not cut there (`cut_at_pause`): the next phrase is decoded with the audio of this one before
-  it, and that left context is worth 2.5 points of WER on benchmarks/asr_streaming.py (0.169
-  against 0.196-0.198, two runs each); the time-based trim below keeps it bounded. The buffer is
+- A pause of `pause_commit_s` (a sentence end, usually) commits the whole buffer at once and
+  starts a new one after it: Whisper has seen the whole phrase, no later hypothesis would add
+  context, and the next buffer starts in silence, the cleanest place to cut. The buffer is
   decoded once early in every pause (after 0.1 s of silence), so that when the pause turns out
   long enough the hypothesis is already there: committing it costs no decode. That decode is
   the final pass: it hears the whole buffer (left context matters to Whisper) unless the buffer
@@ -64,7 +62,7 @@ class RecognizerConfig:
     # agreement commits only once the utterance's first buffer is this long.
     min_commit_buffer_s: float = 2.5
     pause_commit_s: float | None = 0.25  # a pause this long commits everything heard (None: off)
-    cut_at_pause: bool = False  # and starts a new buffer after it (see the module doc)
+    cut_at_pause: bool = True  # and starts a new buffer after it
     trim_s: float = 10.0  # past this, cut the buffer at the last committed word
     max_buffer_s: float = 15.0  # past this, commit old words as they stand and cut
     overlap_words: int = 2  # committed words left in the buffer when it is trimmed
