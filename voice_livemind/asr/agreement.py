@@ -35,6 +35,10 @@ class Word:
     end: float
     text: str
 
+    def shifted(self, offset: float) -> Word:
+        """The same word `offset` seconds later (buffer time to stream time)."""
+        return replace(self, start=self.start + offset, end=self.end + offset)
+
     @property
     def key(self) -> str:
         """What agreement compares: lowercase, punctuation stripped (kept when nothing else)."""
@@ -64,7 +68,7 @@ class LocalAgreement:
 
     def insert(self, words: Sequence[Word], offset: float = 0.0) -> None:
         """Take a new hypothesis for the current buffer; `offset` is the buffer's stream time."""
-        shifted = [replace(w, start=w.start + offset, end=w.end + offset) for w in words]
+        shifted = [w.shifted(offset) for w in words]
         # Words that end before the commit point were committed (or rejected) already.
         self._new = [w for w in shifted if w.start > self.last_committed_end - self.overlap_s]
         if self._new and abs(self._new[0].start - self.last_committed_end) < self.boundary_s:

@@ -85,12 +85,12 @@ class ShortContextWhisperModel(WhisperModel):
         if closed or segment_size >= self.feature_extractor.nb_max_frames:
             return segments, next_seek, closed  # (a long file: later windows follow)
         rest = tokens[sum(len(s["tokens"]) for s in segments) :]  # the unfinished segment
-        if any(t < tokenizer.eot for t in rest):
+        text = [t for t in rest if t < tokenizer.eot]
+        if text:
             start = segments[-1]["end"] if segments else time_offset
             if rest[0] >= tokenizer.timestamp_begin:  # its opening timestamp
                 start = time_offset + (rest[0] - tokenizer.timestamp_begin) * self.time_precision
             end = time_offset + segment_duration
-            text = [t for t in rest if t < tokenizer.eot]
             segments.append({"seek": seek, "start": start, "end": end, "tokens": text})
         return segments, seek + segment_size, True
 
@@ -126,6 +126,7 @@ class WhisperDecoder:
         cfg = self.config
         started = time.perf_counter()
         beam_size = beam_size or cfg.beam_size
+        seconds = len(audio) / SAMPLE_RATE
         words = self._decode_pass(audio, prompt, beam_size)
         # One pass hears the whole buffer (see `ShortContextWhisperModel`), unless Whisper
         # closed its text well before the end of the audio: a prompt can mislead it into
@@ -133,11 +134,10 @@ class WhisperDecoder:
         # decoded then, as faster-whisper's next window would: with no prompt (with that text
         # as its prompt, Whisper only said it again).
         heard_until = words[-1].end if words else 0.0
-        if words and len(audio) / SAMPLE_RATE - heard_until > _UNHEARD_S:
+        if words and seconds - heard_until > _UNHEARD_S:
             rest = audio[round(heard_until * SAMPLE_RATE) :]
-            more = self._decode_pass(rest, "", beam_size)
-            words += [Word(w.start + heard_until, w.end + heard_until, w.text) for w in more]
-        words = words[: 1 + math.ceil(cfg.max_words_per_s * len(audio) / SAMPLE_RATE)]
+            words += [w.shifted(heard_until) for w in self._decode_pass(rest, "", beam_size)]
+        words = words[: 1 + math.ceil(cfg.max_words_per_s * seconds)]
         return Hypothesis(tuple(words), time.perf_counter() - started)
 
     def _decode_pass(self, audio: np.ndarray, prompt: str, beam_size: int) -> list[Word]:

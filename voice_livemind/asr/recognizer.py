@@ -209,7 +209,7 @@ class StreamingRecognizer:
         hyp = self.decoder.decode(self._buffer[:end], self._prompt(), beam_size=beam)
         speech_from = (self._start_t or 0.0) - cfg.word_pad_s
         speech_until = max(self.vad.last_voiced_t, speech_end_t or 0.0) + cfg.word_pad_s
-        words = within([_shift(w, self._buffer_t) for w in hyp.words], speech_from, speech_until)
+        words = within([w.shifted(self._buffer_t) for w in hyp.words], speech_from, speech_until)
         self._decoded_until = self.stream_t
         self._interval = max(self.config.cadence_s, hyp.compute_s / self.config.max_load)
         self._last_compute_s = hyp.compute_s
@@ -356,10 +356,6 @@ class StreamingRecognizer:
         self._interval = self.config.cadence_s
         self._last_compute_s = 0.0
         self._pause_done = False
-
-
-def _shift(word: Word, offset: float) -> Word:
-    return Word(word.start + offset, word.end + offset, word.text)
 
 
 def create_recognizer(
