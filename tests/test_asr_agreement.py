@@ -172,6 +172,26 @@ def test_cut_loops_truncates_repeated_words_and_phrases():
     )
 
 
+def test_cut_loops_times_the_kept_copy_by_the_audio():
+    """A question written twice over its audio (real tiny.en output, 2.7 s buffer): the first
+    copy's last words and the second copy's first words got no time from the alignment."""
+    first = [(0.0, 0.6, "When"), (0.6, 0.88, "does"), (0.88, 1.14, "the"), (1.14, 1.14, "farmer"),
+             (1.14, 1.14, "harvest"), (1.14, 1.14, "the"), (1.14, 1.14, "crop?")]  # fmt: skip
+    second = [(1.14, 1.14, "When"), (1.14, 1.14, "does"), (1.14, 1.2, "the"), (1.2, 1.32, "farmer"),
+              (1.32, 1.8, "harvest"), (1.8, 2.2, "the"), (2.2, 2.4, "crop.")]  # fmt: skip
+    kept = cut_loops([Word(*w) for w in first + second])
+    assert texts(kept) == "When does the farmer harvest the crop?"  # the first copy's text
+    assert [(w.start, w.end) for w in kept] == [
+        (0.0, 0.6), (0.6, 0.88), (0.88, 1.14), (1.2, 1.32), (1.32, 1.8), (1.8, 2.2), (2.2, 2.4)
+    ]  # fmt: skip
+    # A loop past the end of the speech: its later copies got no time, the first copy keeps its.
+    looped = [Word(0, 0.5, "It"), Word(0.5, 0.8, "is"), Word(0.8, 1.2, "true.")]
+    looped += [Word(1.2, 1.2, "True.")] * 3
+    assert [(w.start, w.end, w.text) for w in cut_loops(looped)] == [
+        (0, 0.5, "It"), (0.5, 0.8, "is"), (0.8, 1.2, "true.")
+    ]  # fmt: skip
+
+
 def test_known_hallucinations():
     assert is_hallucination(" Thanks for watching!")
     assert is_hallucination("[Music]")

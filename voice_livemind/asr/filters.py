@@ -54,6 +54,9 @@ def cut_loops(words: Sequence[Word], max_repeats: int = 2, long_ngram: int = 5) 
     True. True." keeps "It is true."), or any run of `long_ngram` or more words said twice in a
     row (Whisper re-reading its whole buffer). Everything after a loop is dropped, since a decoder
     that started looping has lost its place in the audio.
+
+    The words kept are the loop's first copy, with each word's times taken from whichever copy
+    the alignment gave the most time (see `_aligned_copy`).
     """
     keys = [w.key for w in words]
     for i in range(len(keys)):
@@ -63,8 +66,27 @@ def cut_loops(words: Sequence[Word], max_repeats: int = 2, long_ngram: int = 5) 
             while keys[i + repeats * n : i + (repeats + 1) * n] == gram:
                 repeats += 1
             if repeats > max_repeats or (repeats > 1 and n >= long_ngram):
-                return list(words[: i + n])
+                copies = [words[i + r * n : i + (r + 1) * n] for r in range(repeats)]
+                return [*words[:i], *_aligned_copy(copies)]
     return list(words)
+
+
+def _aligned_copy(copies: Sequence[Sequence[Word]]) -> list[Word]:
+    """One copy of a looped n-gram, each word timed by the copy that the audio matches.
+
+    Word times come from aligning all of Whisper's text to the audio at once (monotonic DTW), so
+    a phrase said once but written twice shares its audio between the copies: where a copy does
+    not match the audio, its words get almost no time. In "When does the farmer harvest the crop?"
+    written twice over 2.7 s, the first copy had "When does the" at 0-1.14 s and its last four
+    words at 1.14-1.14 s, the second copy the reverse, its last four at 1.2-2.4 s. Keeping the
+    first copy's times put the end of the question at 1.14 s, where the time filters dropped it.
+    """
+    kept: list[Word] = []
+    for position in zip(*copies, strict=True):
+        word = max(position, key=lambda w: w.end - w.start)  # the first one on a tie
+        start = max(word.start, kept[-1].end) if kept else word.start
+        kept.append(Word(start, max(start, word.end), position[0].text))
+    return kept
 
 
 def within(words: Sequence[Word], start: float, end: float) -> list[Word]:
