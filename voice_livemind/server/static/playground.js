@@ -165,8 +165,13 @@ function stopPlayback() {
 let capture = null; // { context, stream, node, pending: Float32Array[] }
 
 async function startMic() {
+  // Echo cancellation keeps the spoken answer out of the microphone. Gain control and noise
+  // suppression stay off: Whisper normalises the level itself, and Chromium's gain control
+  // clipped the start of a test question (peaks at full scale), which cost 10-30 points of WER.
   const stream = await navigator.mediaDevices.getUserMedia({
-    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+    audio: {
+      channelCount: 1, echoCancellation: true, autoGainControl: false, noiseSuppression: false,
+    },
   });
   const context = new AudioContext();
   await context.audioWorklet.addModule("/static/pcm-worklet.js");
