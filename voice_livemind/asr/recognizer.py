@@ -18,9 +18,8 @@ Policy, and why:
   pause turns out long enough the hypothesis is already there: committing it costs no decode.
   That decode is the final pass: it hears the whole buffer (left context matters to Whisper)
   unless the buffer is longer than `final_pass_max_s`, and may use a wider beam
-  (`final_beam_size`). `SpeechPaused`
-  then tells listeners the end of the utterance may be near (a final answer can be prepared
-  speculatively), and `SpeechResumed` that it was not.
+  (`final_beam_size`). `SpeechPaused` then tells listeners the end of the utterance may be near
+  (a final answer can be prepared speculatively), and `SpeechResumed` that it was not.
 - The buffer is bounded by time, whatever Whisper's segments: past `trim_s` it is cut at the end
   of the last committed word; past `max_buffer_s` (no commits: one long unsettled stretch) the
   words older than `trim_s / 2` are committed as they stand and the buffer is cut there. Per-update
