@@ -159,7 +159,6 @@ def test_a_pause_keeps_left_context_for_the_next_phrase(whisper, pause_context_s
     """A pause commits the phrase before it; the next phrase is decoded with up to
     `pause_context_s` of the audio before the pause, and its words are committed once."""
     audio = with_silence(trim_silence(synthesize(STORY)), before=0.5, after=1.5)
-    config = RecognizerConfig(pause_context_s=pause_context_s)
     events = feed_all(recognizer(whisper, pause_context_s=pause_context_s), audio)
     updates = [e for e in of_type(events, AsrDecoded) if e.kind == "update"]
     pauses = [p for p in of_type(events, SpeechPaused) if p.t < updates[-1].t]
@@ -170,7 +169,7 @@ def test_a_pause_keeps_left_context_for_the_next_phrase(whisper, pause_context_s
         if pause_context_s == 0.0:
             assert after.buffer_s < since_pause + 0.4
         else:  # the phrase before the pause (>= 1.5 s) is heard again, up to the context
-            assert since_pause + 1.5 < after.buffer_s < since_pause + config.pause_context_s + 1
+            assert since_pause + 1.5 < after.buffer_s < since_pause + pause_context_s + 1
     (utterance,) = of_type(events, UtteranceEnded)
     assert wer(STORY, utterance.text) < 0.3, utterance.text
     text = utterance.text.lower()

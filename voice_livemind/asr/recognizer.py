@@ -265,14 +265,14 @@ class StreamingRecognizer:
         return events
 
     def _context_cut(self, target_t: float) -> float:
-        """Where to cut the buffer to keep about the audio after `target_t`: the quietest VAD
-        window within 0.5 s of it when that is silence (a gap between words), else the end of
-        the committed word nearest to it, so that no word is cut in two."""
+        """Where to cut the buffer to keep about the audio after `target_t`: a silent gap
+        between words within 0.5 s of it, else the end of the committed word nearest to it, so
+        that no word is cut in two."""
         if target_t <= self._buffer_t:
             return self._buffer_t
-        gap = self.vad.quietest(target_t - 0.5, target_t + 0.5)
-        if gap is not None and gap[1] < self.config.vad.silence_threshold:
-            return gap[0]
+        gap = self.vad.silent_gap(target_t - 0.5, target_t + 0.5)
+        if gap is not None:
+            return gap
         ends = [w.end for w in self._utterance_words if w.end > self._buffer_t]
         return min(ends, key=lambda end: abs(end - target_t), default=self._buffer_t)
 
@@ -294,16 +294,16 @@ class StreamingRecognizer:
     def _cut_in_committed(self) -> bool:
         """Cut the buffer inside its committed part; False when nothing there can be cut.
 
-        Best in a gap between words: the quietest VAD window, when it is silence, among the
-        committed audio. Otherwise at a committed word's end, `overlap_words` before the last
+        Best in a gap between words: the VAD's quietest window among the committed audio, when
+        it is silence. Otherwise at a committed word's end, `overlap_words` before the last
         one: Whisper's word end times are rough, a cut at the very last committed word could
         clip the next word, and the words left in the buffer are re-decoded and dropped again
         by the agreement's time filter and n-gram de-duplication.
         """
         committed_end = self._agreement.last_committed_end
-        gap = self.vad.quietest(self._buffer_t + _MIN_CUT_S, committed_end + _HEARD_ALL_S)
-        if gap is not None and gap[1] < self.config.vad.silence_threshold:
-            self._cut(gap[0])
+        gap = self.vad.silent_gap(self._buffer_t + _MIN_CUT_S, committed_end + _HEARD_ALL_S)
+        if gap is not None:
+            self._cut(gap)
         else:
             words = [w for w in self._utterance_words if w.end > self._buffer_t]
             if len(words) <= self.config.overlap_words:

@@ -21,7 +21,7 @@ import numpy as np
 SAMPLE_RATE = 16_000
 _WINDOW = 512  # samples per Silero window at 16 kHz (32 ms)
 _CONTEXT = 64  # samples of the previous window Silero sees before each window
-_HISTORY = 1_000  # windows of probabilities kept for `quietest()` (32 s)
+_HISTORY = 1_000  # windows of probabilities kept for `silent_gap()` (32 s)
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,10 @@ class StreamingVad:
             transitions.extend(self._step(float(p)))
         return transitions
 
-    def quietest(self, start_t: float, end_t: float) -> tuple[float, float] | None:
-        """The middle of the least speech-like window between two stream times, and its
-        probability (the latest one among equals); None when no such window is remembered."""
+    def silent_gap(self, start_t: float, end_t: float) -> float | None:
+        """The middle of the least speech-like window between two stream times (the latest one
+        among equals) when it is silence, below `silence_threshold`: a gap between words, where
+        a cut clips nothing. None when there is no such window, or none is remembered."""
         first = self._windows - len(self._history)  # index of the oldest remembered window
         lo = max(first, int(np.ceil(start_t * SAMPLE_RATE / _WINDOW)))
         hi = min(self._windows, int(end_t * SAMPLE_RATE / _WINDOW))
@@ -107,7 +108,9 @@ class StreamingVad:
             return None
         probs = np.asarray(self._history)[lo - first : hi - first]
         i = len(probs) - 1 - int(np.argmin(probs[::-1]))
-        return (lo + i + 0.5) * _WINDOW / SAMPLE_RATE, float(probs[i])
+        if probs[i] >= self.config.silence_threshold:
+            return None
+        return (lo + i + 0.5) * _WINDOW / SAMPLE_RATE
 
     def flush(self) -> list[VadTransition]:
         """End of stream: close an open utterance at the last voiced time."""
