@@ -14,11 +14,11 @@ import json
 import pytest
 from scripted_engine import ScriptedEngine, default_reply, is_answer_prompt, wait_until
 from server_harness import running_server
-from speech import synthesize, with_silence
 
 from voice_livemind.asr.decoder import WhisperDecoder
 from voice_livemind.asr.models import load_whisper
 from voice_livemind.audio import SpeechSynthesizer
+from voice_livemind.audio.speech_samples import synthesize, with_silence
 from voice_livemind.server.client import ServerClosed
 from voice_livemind.server.connection import Limits, SharedModels
 from voice_livemind.server.protocol import (

@@ -19,9 +19,9 @@ import time
 import aiohttp
 import pytest
 from browser import MISSING, headless_chromium
-from speech import synthesize, with_silence, write_wav
 
 from voice_livemind.asr.wer import wer
+from voice_livemind.audio.speech_samples import synthesize, with_silence, write_wav
 from voice_livemind.server.client import LiveMindClient
 
 pytestmark = pytest.mark.engine

@@ -176,7 +176,7 @@ async def run_spoken_bench_command(
         voice, rate = args.voice or QUESTION_VOICE, args.rate or QUESTION_RATE_WPM
     recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
     answer_voice = SpeechSynthesizer()
-    speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice), voice, rate)
+    speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice))
     engine, answer_engine = await open_engines(args)
     settings = SpokenBenchSettings(
         dataset=source,
