@@ -113,3 +113,19 @@ async def test_real_speech_is_cached_on_disk_per_voice(tmp_path, voice):
     assert cache.path(text).is_file()
     assert await cache.speech(text) is not None
     assert cache.hits == 1
+
+
+def test_test_speech_comes_in_two_voices_cached_apart(tmp_path):
+    from voice_livemind.audio import speech_samples
+
+    text = "My sister is older than my brother."
+    keys = {voice: speech_samples.speech_cache(voice).key(text) for voice in ("piper", "espeak")}
+    assert keys["piper"] != keys["espeak"]
+    assert speech_samples.speech_cache().synthesizer.backend == "piper"  # the default voice
+    piper, espeak = (speech_samples.synthesize(text, voice=v) for v in ("piper", "espeak"))
+    for audio in (piper, espeak):  # 16 kHz, trimmed: speech from the first sample to the last
+        assert 1.0 < len(audio) / SAMPLE_RATE < 5 and abs(audio[0]) > 0 and abs(audio[-1]) > 0
+    speech_samples.synthesize(text, tmp_path / "said.wav")
+    assert (tmp_path / "said.wav").stat().st_size > 16_000
+    with pytest.raises(ValueError, match=r"unknown test voice 'festival'"):
+        speech_samples.speech_cache("festival")  # type: ignore[arg-type]
