@@ -31,9 +31,10 @@ from ..audio.errors import one_line
 from ..audio.frames import SAMPLE_RATE, AudioFrame
 from ..audio.speaker import SentenceSpeaker, Synthesizer
 from ..events import Clock, EventBus
+from ..livemind.config import SessionConfig
+from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine
-from ..pipeline import VoicePipeline
-from ..session import LiveMindSession, SessionConfig
+from ..voice.pipeline import VoicePipeline
 from .protocol import (
     EndInput,
     ProtocolError,
