@@ -55,8 +55,8 @@ from voice_livemind.asr import (
 )
 from voice_livemind.asr.wer import WordErrors, word_errors
 from voice_livemind.audio.speech_samples import VOICES, synthesize, with_silence
-from voice_livemind.datasets import load_questions, sample_questions
-from voice_livemind.spoken import spoken_text
+from voice_livemind.bench.datasets import load_questions, sample_questions
+from voice_livemind.bench.spoken import spoken_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

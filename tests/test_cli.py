@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from voice_livemind.cli import build_parser, session_config
-from voice_livemind.samples import (
+from voice_livemind.cli.main import build_parser
+from voice_livemind.cli.options import session_config
+from voice_livemind.livemind.samples import (
     MULTIPLE_CHOICE_ANSWER_PREFIX,
     MULTIPLE_CHOICE_INSTRUCTION,
     SAMPLE_QUESTION,
@@ -140,7 +141,7 @@ def test_only_the_microphone_beside_loudspeakers_is_half_duplex(command, sink, b
     from types import SimpleNamespace
 
     from voice_livemind.audio import SpeakerSink, WavSink
-    from voice_livemind.voice_cli import _barge_in
+    from voice_livemind.cli.voice import _barge_in
 
     sinks = {"speakers": object.__new__(SpeakerSink), "wav": object.__new__(WavSink)}
     speaker = SimpleNamespace(sink=sinks[sink]) if sink else None

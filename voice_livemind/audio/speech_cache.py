@@ -29,6 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..cache import cache_dir
 from .errors import AudioSourceError, TtsError
 from .frames import SAMPLE_RATE
 from .sentences import split_sentences
@@ -95,8 +96,6 @@ class SpeechCache:
     float32, synthesised at most once per machine and voice."""
 
     def __init__(self, synthesizer: NamedSynthesizer, root: Path | None = None) -> None:
-        from ..llm.models import cache_dir
-
         self.synthesizer = synthesizer
         self.root = (root or cache_dir() / "speech").expanduser()
         self.hits = self.misses = 0

@@ -13,8 +13,8 @@ from aiohttp import WSCloseCode, web
 from ..asr.decoder import WhisperDecoder
 from ..asr.recognizer import RecognizerConfig
 from ..audio.errors import AudioError
+from ..livemind.config import SessionConfig
 from ..llm.base import ChatEngine
-from ..session import SessionConfig
 from .connection import Connection, Limits, SharedModels
 from .protocol import error_message
 
