@@ -15,5 +15,5 @@ HF_HUB_OFFLINE=1 "$python" -m voice_livemind.cli bench --audio -n "$n" --dataset
 rm -rf "$results"
 mkdir -p "$results"
 cp "$out" "$results/spoken_mmlu_n${n}.jsonl"
-"$python" -m voice_livemind.cli analyze "$out" --csv "$results/spoken_mmlu_n${n}.csv" \
-    --plot "$results/plots_n${n}"
+"$python" -m voice_livemind.cli analyze "$results/spoken_mmlu_n${n}.jsonl" \
+    --csv "$results/spoken_mmlu_n${n}.csv" --plot "$results/plots_n${n}"
