@@ -27,7 +27,7 @@ Use a seed other than 42, the spoken benchmark's, for questions nothing was tune
 
 Usage: python benchmarks/asr_streaming.py [--clips 8] [--voice piper|espeak]
            [--questions sample|DATASET --seed N] [--config JSON] [--fast]
-           [--clip-results FILE.jsonl] [--results FILE.md]
+           [--clip-results FILE.jsonl] [--results FILE.md] [--events FILE.jsonl]
 """
 
 from __future__ import annotations
@@ -328,12 +328,14 @@ def main() -> None:
                 f.write(json.dumps(asdict(r)) + "\n")
     text = report(results, args, (load_start, os.getloadavg()[0]))
     if args.events:
+        args.events.parent.mkdir(parents=True, exist_ok=True)
         with args.events.open("w", encoding="utf-8") as f:
             for i, r in enumerate(results, 1):
                 for row in r.log:
                     f.write(json.dumps({"clip": i, **row}) + "\n")
     print(text)
     if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(text + "\n", encoding="utf-8")
 
 
