@@ -405,6 +405,9 @@ async def test_piper_voice_names_itself_and_follows_the_rate(piper: SpeechSynthe
     fast = seconds(await SpeechSynthesizer(rate=250, backend="piper").synthesize(FOX))
     assert fast < 0.6 * slow
     assert len((await piper.synthesize("  "))[0]) == 0
+    # No sampling noise: the same text is the same audio, here and on any machine.
+    first, again = piper.synthesize_blocking(FOX)[0], (await piper.synthesize(FOX))[0]
+    assert np.array_equal(first, again)
 
 
 def test_piper_voice_file_that_is_missing_fails_with_one_line(tmp_path: Path) -> None:

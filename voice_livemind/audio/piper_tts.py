@@ -46,7 +46,12 @@ class PiperBackend:
         except Exception as exc:  # onnxruntime and json errors alike: the voice is unusable
             raise TtsError(f"cannot load piper voice {str(model)!r}: {one_line(exc)}") from exc
         length_scale = None if self.rate is None else NATURAL_RATE_WPM / self.rate
-        self._config = SynthesisConfig(length_scale=length_scale)
+        # No sampling noise: a text always gives the same audio, so test and benchmark speech
+        # is the same on every machine and a cached file equals a fresh synthesis. The voice
+        # stays natural; only the take-to-take variation of timing and timbre goes.
+        self._config = SynthesisConfig(
+            length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0
+        )
         return self.synthesize("ok")[1]
 
     def synthesize(self, text: str) -> tuple[np.ndarray, int]:

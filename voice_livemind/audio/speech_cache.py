@@ -11,8 +11,9 @@ Texts are spoken a sentence at a time, and through pyttsx3 in pieces of at most
 `MAX_PIECE_WORDS` words (sentences, then clauses): pyttsx3's espeak driver drops long texts now
 and then. Other backends keep whole sentences, so a neural voice's intonation spans the
 sentence. Each piece's leading and trailing silence is trimmed and the pieces are joined with
-`PIECE_GAP_S` of silence, a natural pause between sentences that stays well under the 0.6 s
-that ends an utterance.
+`PIECE_GAP_S` of silence: a reader's pause between sentences, as long as espeak-ng's own at
+150 words a minute (piper's own, about 0.2 s, is too short for the recogniser to hear as a
+pause), and well under the 0.6 s of silence that ends an utterance.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from .frames import SAMPLE_RATE
 from .sentences import split_sentences
 from .sinks import to_pcm16
 
-SPEECH_FORMAT = 1
+SPEECH_FORMAT = 2
 MAX_PIECE_WORDS = 20
-PIECE_GAP_S = 0.3
+PIECE_GAP_S = 0.4
 _MIN_S_PER_WORD = 0.15  # espeak speaks ~0.4 s a word at 150 wpm; less means a cut synthesis
 _ATTEMPTS = 3
 
