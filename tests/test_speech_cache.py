@@ -8,7 +8,7 @@ import pytest
 
 from voice_livemind.audio import SpeechSynthesizer, TtsError
 from voice_livemind.audio.frames import SAMPLE_RATE
-from voice_livemind.audio.speech_cache import SpeechCache, speech_pieces
+from voice_livemind.audio.speech_cache import PIECE_GAP_S, SpeechCache, speech_pieces
 
 TEXT = "The sun is a star. It is very hot, and it is far away from us."
 
@@ -40,9 +40,9 @@ async def test_second_request_is_a_hit_and_synthesises_nothing(tmp_path):
     assert calls == 2 and len(fake.said) == calls  # two sentences, then nothing more
     assert (cache.misses, cache.hits) == (1, 1)
     np.testing.assert_allclose(first, again)
-    # 16 kHz, the pieces' padding trimmed and one 0.3 s gap between them
+    # 16 kHz, the pieces' padding trimmed and one pause between them
     words = len(TEXT.split())
-    assert len(first) / SAMPLE_RATE == pytest.approx(0.4 * words + 0.3, abs=0.02)
+    assert len(first) / SAMPLE_RATE == pytest.approx(0.4 * words + PIECE_GAP_S, abs=0.02)
 
 
 def test_the_key_covers_text_backend_voice_and_rate(tmp_path):
