@@ -228,3 +228,17 @@ def test_three_minute_monologue_keeps_per_update_work_bounded(whisper):
     assert np.percentile(last, 90) <= 1.5 * np.percentile(first, 90), (first, last)
     late_words = [c for c in of_type(events, WordsCommitted) if c.t > 150]
     assert late_words, "still committing words after two and a half minutes"
+
+
+def test_a_short_pause_before_a_soft_onset_keeps_one_utterance(whisper):
+    """Issue 20: "Options: A.", a short pause, a breathy onset: one utterance, all of it."""
+    from test_asr_vad import soft_resumption
+
+    from voice_livemind.turn.spoken_set import PiperSpeaker
+
+    events = feed_all(recognizer(whisper), soft_resumption(PiperSpeaker(), 0.43))
+    assert len(of_type(events, SpeechStarted)) == 1
+    assert len(of_type(events, SpeechEnded)) == 1
+    (utterance,) = of_type(events, UtteranceEnded)
+    text = utterance.text.lower()
+    assert "lightest" in text and "oxygen" in text
