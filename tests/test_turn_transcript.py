@@ -1,0 +1,95 @@
+"""Transcript end-of-turn signals: pure functions over recognised text."""
+
+from __future__ import annotations
+
+import pytest
+
+from voice_livemind.turn.transcript import (
+    ends_with_filler,
+    ends_with_question_mark,
+    is_complete_sentence,
+    options_state,
+    transcript_signals,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What is the largest planet?", True),
+        ("What is the largest planet? ", True),
+        ("What is the largest planet.", False),
+        ("", False),
+    ],
+)
+def test_question_mark(text, expected):
+    assert ends_with_question_mark(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A farmer has 17 sheep.", True),
+        ("Who is the youngest?", True),
+        ("It is in the", False),  # no sentence end
+        ("The capital of, um.", False),  # Whisper's period at a pause after a filler
+        ("It goes to the.", False),  # a sentence does not end on "the"
+        ("Which planet is the largest? Options.", False),  # an announcement, more to come
+        ("He said 'yes.'", True),
+        ("", False),
+    ],
+)
+def test_complete_sentence(text, expected):
+    assert is_complete_sentence(text) is expected
+
+
+def test_fillers():
+    assert ends_with_filler("The capital of, um.")
+    assert ends_with_filler("Uh")
+    assert not ends_with_filler("The umbrella.")
+    assert not ends_with_filler("")
+
+
+@pytest.mark.parametrize(
+    ("text", "letters", "read"),
+    [
+        ("Which one? Options.", (), False),
+        ("Which one? Options: A.", ("A",), False),  # the letter only: its option is still to come
+        ("Which one? Options: A, Mars. B, Venus.", ("A", "B"), True),
+        ("Which one? Options: A, Mars. B, Venus. C, Earth. D.", ("A", "B", "C", "D"), False),
+        ("Options are (A) 14 (B) 17 (C) 9 (D) 22", ("A", "B", "C", "D"), True),
+        ("Options A. Mars B. Jupiter C. Venus. D. Earth.", ("A", "B", "C", "D"), True),
+        ("Option A: Mars. Option B: Venus.", ("A", "B"), True),
+        # Letters count in order from A only: "C" before "B" is not option C.
+        ("Options. A, Mars. C, Venus.", ("A",), True),
+    ],
+)
+def test_options_read_in_order(text, letters, read):
+    state = options_state(text)
+    assert state.announced
+    assert state.letters == letters
+    assert state.last_option_read is read
+
+
+def test_a_is_an_article_before_any_announcement():
+    state = options_state("A farmer has a dog. A, B and C are letters.")
+    assert not state.announced and state.letters == ()
+
+
+def test_all_read_needs_the_expected_count_and_the_last_text():
+    four = options_state("Options: A, one. B, two. C, three. D, four.")
+    assert four.all_read(4) and not four.all_read(5)
+    letter_only = options_state("Options: A, one. B, two. C, three. D.")
+    assert not letter_only.all_read(4)
+
+
+def test_signals_together():
+    pending = transcript_signals("Which planet is the largest? Options. A, Mars.")
+    assert pending.options_pending(4)
+    assert not pending.question_mark
+    done = transcript_signals(
+        "Which planet is largest? Options. A, Mars. B, Venus. C, Earth. D, Io."
+    )
+    assert not done.options_pending(4) and done.complete_sentence
+    open_question = transcript_signals("In which country do most people choose cremation?")
+    assert open_question.question_mark and not open_question.options_pending(4)
