@@ -12,8 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from platformdirs import user_cache_dir
-
+from ..cache import cache_dir
 from .base import EngineUnavailableError
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -24,10 +23,6 @@ _CONVERTED_NAME = "SmolLM2-135M-Instruct"
 
 class ModelNotFoundError(EngineUnavailableError):
     """The model cannot be found or loaded; the message says what to do."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VOICE_LIVEMIND_CACHE", user_cache_dir("voice-livemind")))
 
 
 def resolve_model(spec: str | None = None) -> str:

@@ -1,0 +1,216 @@
+"""The voice commands: `listen` (microphone), `replay FILE` and `demo` (a bundled question)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..audio.errors import AudioError
+from ..events import Clock, EventBus, JsonlLog
+from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
+from ..voice.metrics import VoiceTurn
+from ..voice.pipeline import VoicePipeline
+from .options import add_asr_args, add_common_args, open_engines, session_config, whisper_options
+
+DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by espeak-ng, in voice_livemind/data
+DEMO_ANSWER_WAV = "runs/demo_answer.wav"
+# Silence added after a file so the end of the utterance can be detected after its last word.
+TRAILING_SILENCE_S = 2.0
+
+
+def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
+    replay = commands.add_parser("replay", help="answer a spoken question from an audio file")
+    replay.add_argument("file", help="wav, flac, mp3, ... (any rate; mono or stereo)")
+    replay.add_argument("--fast", action="store_true", help="feed the audio as fast as possible")
+    listen = commands.add_parser("listen", help="talk to the assistant through the microphone")
+    listen.add_argument("--device", default=None, help="input device name or index")
+    listen.add_argument(
+        "--barge-in",
+        action="store_true",
+        help="let speech interrupt the answer (headphones or echo cancellation; by default the "
+        "microphone is ignored while the answer plays, so the assistant does not hear itself)",
+    )
+    demo = commands.add_parser("demo", help="replay the bundled spoken question end to end")
+    for parser in (replay, listen, demo):
+        parser.add_argument("--log", default=None, help="write the latency log (JSONL) here")
+        parser.add_argument("--speak-to", default=None, help="write the spoken answer to a WAV")
+        parser.add_argument("--no-speech", action="store_true", help="print the answer only")
+        parser.add_argument("--answer-instruction", default=None)
+        parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+        add_asr_args(parser)
+        add_common_args(parser)
+
+
+def _speaker(args: argparse.Namespace, clock: Clock, bus: EventBus, fallback_wav: str | None):
+    """The TTS stage, or None (with a one-line note) when speech cannot be produced."""
+    from ..audio import SentenceSpeaker, SpeakerSink, SpeechSynthesizer, WavSink
+
+    if args.no_speech:
+        return None
+    try:
+        synthesizer = SpeechSynthesizer()
+        if args.speak_to:
+            sink = WavSink(args.speak_to)
+        else:
+            try:
+                sink = SpeakerSink()
+            except AudioError:
+                if fallback_wav is None:
+                    raise
+                Path(fallback_wav).parent.mkdir(parents=True, exist_ok=True)
+                sink = WavSink(fallback_wav)
+                print(f"no speakers here: the answer is spoken to {fallback_wav}", file=sys.stderr)
+    except AudioError as exc:
+        print(f"speech output off: {exc}", file=sys.stderr)
+        return None
+    return SentenceSpeaker(synthesizer, sink, clock=clock, on_event=bus.publish)
+
+
+def _barge_in(args: argparse.Namespace, speaker: Any) -> bool:
+    """Full duplex unless a microphone may hear the answer from the loudspeakers."""
+    from ..audio import SpeakerSink
+
+    loudspeakers = speaker is not None and isinstance(speaker.sink, SpeakerSink)
+    return args.command != "listen" or not loudspeakers or args.barge_in
+
+
+async def run_voice(args: argparse.Namespace) -> int:
+    from ..asr.recognizer import create_recognizer
+    from ..audio import FileSource, MicrophoneSource
+    from ..livemind.session import LiveMindSession
+    from .console import TerminalView
+
+    if args.command == "listen":
+        device = int(args.device) if args.device and args.device.isdigit() else args.device
+        source: Any = MicrophoneSource(device=device)
+    else:
+        path = args.file if args.command == "replay" else demo_audio()
+        realtime = not getattr(args, "fast", False)
+        source = FileSource(path, realtime=realtime, pad_s=TRAILING_SILENCE_S)
+    # The demo asks the sample multiple-choice question; nothing else is assumed to be one.
+    multiple_choice = args.command == "demo" and args.answer_instruction is None
+    instruction = MULTIPLE_CHOICE_INSTRUCTION if multiple_choice else args.answer_instruction or ""
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
+    engine, answer_engine = await open_engines(args)
+    clock, bus = Clock(), EventBus()
+    speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
+    config = session_config(args, instruction, multiple_choice)
+    session = LiveMindSession(
+        engine,
+        config,
+        answer_engine=answer_engine,
+        bus=bus,
+        clock=clock,
+    )
+    view = None if args.json else TerminalView()
+    log = JsonlLog(args.log) if args.log else None
+    consumers = [asyncio.create_task(c.consume(bus.subscribe())) for c in (view, log) if c]
+    if view:
+        view.console.print(
+            f"{args.mode}: listening ({args.command}) with {engine.name}", style="dim"
+        )
+    try:
+        pipeline = VoicePipeline(recognizer, session, speaker, barge_in=_barge_in(args, speaker))
+        turns = await pipeline.run(aiter(source))
+    finally:
+        await session.close()
+        bus.close()
+        await asyncio.gather(*consumers)
+        for closable in (log, speaker.sink if speaker else None):
+            if closable:
+                closable.close()
+        for e in (engine, answer_engine):
+            if e is not None:
+                await e.close()
+    _report(args, view, turns)
+    return 0
+
+
+def demo_audio() -> str:
+    return str(resources.files("voice_livemind") / "data" / DEMO_AUDIO)
+
+
+def _report(args: argparse.Namespace, view: Any, turns: list[VoiceTurn]) -> None:
+    if args.json:
+        # Every turn of the input, in order (a file may hold several utterances).
+        print(json.dumps({"mode": args.mode, "turns": [turn.to_dict() for turn in turns]}))
+        return
+    if not turns:
+        view.console.print("no speech heard: nothing to answer", style="yellow")
+    for turn in turns:
+        view.voice_summary(turn, args.mode)
+
+
+async def run_spoken_bench_command(args: argparse.Namespace) -> int:
+    """`bench --audio` / `bench --recordings DIR`: the spoken benchmark (`bench_spoken.py`)."""
+    from ..asr.recognizer import create_recognizer
+    from ..audio import SpeechSynthesizer
+    from ..audio.speech_cache import SpeechCache
+    from ..bench.datasets import load_questions, sample_questions
+    from ..bench.spoken import from_questions, load_recordings
+    from ..bench.spoken_replay import (
+        QUESTION_RATE_WPM,
+        QUESTION_VOICE,
+        SpokenBench,
+        SpokenBenchSettings,
+        run_spoken_bench,
+    )
+    from ..bench.text_replay import run_to_file
+    from ..livemind.config import Mode
+
+    if args.concurrency != 1:
+        raise ValueError("the spoken benchmark replays in real time: --concurrency must be 1")
+    n = args.n or None
+    if args.recordings:
+        items = load_recordings(args.recordings)[: n or None]
+        source, voice, rate = str(Path(args.recordings).resolve()), None, None
+    else:
+        source = args.data or args.dataset
+        items = from_questions(sample_questions(load_questions(source), n, args.seed))
+        voice, rate = args.voice or QUESTION_VOICE, args.rate or QUESTION_RATE_WPM
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
+    answer_voice = SpeechSynthesizer()
+    speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice), voice, rate)
+    engine, answer_engine = await open_engines(args)
+    settings = SpokenBenchSettings(
+        dataset=source,
+        n=n,
+        seed=args.seed,
+        voice=voice,
+        rate_wpm=rate,
+        asr_model=args.asr_model or "tiny.en",
+        speculate=args.speculate,
+        format=args.format,
+        granularity=args.granularity,
+        min_segment_chars=args.min_segment_chars,
+        end_policy=args.end_policy,
+        max_inference_tokens=args.max_inference_tokens,
+        max_answer_tokens=args.max_answer_tokens,
+        model=engine.name,
+        answer_model=(answer_engine or engine).name,
+    )
+    label = "recordings" if args.recordings else args.dataset
+    name = f"bench_spoken_{label}_{args.format}_{args.granularity}_n{n or 'all'}"
+    output = Path(args.output or f"runs/{name}.jsonl")
+    if args.overwrite:
+        output.unlink(missing_ok=True)
+    bench = SpokenBench(
+        engine=engine,
+        answer_engine=answer_engine,
+        config=session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True),
+        settings=settings,
+        recognizer=recognizer,
+        answer_voice=answer_voice,
+        speech=speech,
+        answers_dir=output.with_name(output.stem + "_answers"),
+    )
+    modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
+    await run_to_file(
+        run_spoken_bench(bench, items, modes, output), output, (engine, answer_engine)
+    )
+    return 0

@@ -1,0 +1,516 @@
+"""The LiveMind session: the only place that decides when the model is called.
+
+Text arrives with `feed()` (or `revise()` when earlier text changed). While input is open,
+one background task turns each newly stable segment into an inference call, at most one call
+in flight; segments that arrive meanwhile are folded into the next call. `end()` closes the
+input, either aborts the in-flight inference (default: its work is redone as part of the
+answer) or waits for it (the paper's behaviour), and streams the final answer. Then the
+session is ready for the next turn of the conversation.
+
+`speculate()` (the user paused) may start the final answer before `end()`: if the input then
+ends unchanged, `end()` keeps it and its first words are ready at once; new input drops it.
+
+Every step is published as a typed event on the session's `EventBus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from ..events import (
+    AnswerDelta,
+    AnswerDone,
+    AnswerFirstToken,
+    AnswerStarted,
+    Clock,
+    ErrorEvent,
+    EventBus,
+    InferenceAborted,
+    InferenceDone,
+    InferenceStarted,
+    InputEnded,
+    InputRevised,
+    SegmentCommitted,
+    SpeculationDiscarded,
+    SpeculationStarted,
+    TokenCounts,
+)
+from ..llm.base import (
+    ChatEngine,
+    Chunk,
+    EngineError,
+    Message,
+    PromptTooLongError,
+    SamplingSettings,
+    Usage,
+    abort_in_background,
+    complete,
+)
+from .actions import parse_action
+from .config import EndPolicy, Mode, SessionConfig
+from .memory import InferenceMemory, common_prefix_len
+from .prompts import baseline_messages, final_messages, inference_messages
+from .segmenter import stable_segments
+from .speculation import SpeculativeAnswer
+
+E = TypeVar("E")
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    turn: int
+    text: str
+    answer: str
+    inferences: list[str]
+    input_ended_t: float
+    answer_first_token_t: float | None
+    answer_done_t: float
+    in_flight_at_end: bool
+    finish_reason: str | None
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+
+    @property
+    def latency_s(self) -> float:
+        """End of input to the complete answer (the paper's latency)."""
+        return self.answer_done_t - self.input_ended_t
+
+    @property
+    def ttft_s(self) -> float | None:
+        """End of input to the first answer token."""
+        t = self.answer_first_token_t
+        return None if t is None else t - self.input_ended_t
+
+
+def _token_counts(usage: Usage) -> TokenCounts:
+    return TokenCounts(
+        prompt_tokens=usage.prompt_tokens,
+        cached_prompt_tokens=usage.cached_prompt_tokens,
+        generated_tokens=usage.generated_tokens,
+    )
+
+
+class LiveMindSession:
+    """One conversation with one user. Use inside a running event loop."""
+
+    def __init__(
+        self,
+        engine: ChatEngine,
+        config: SessionConfig | None = None,
+        *,
+        answer_engine: ChatEngine | None = None,
+        bus: EventBus | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.engine = engine
+        self.answer_engine = answer_engine or engine  # collaborative mode: a second model
+        self.config = config or SessionConfig()
+        self.bus = bus or EventBus()
+        self.clock = clock or Clock()
+        self.history: list[Message] = []  # earlier turns: user text, assistant answer
+        self.memory = InferenceMemory()
+        self.turn = 0
+        self._id = uuid.uuid4().hex[:8]
+        self._calls = itertools.count()
+        self._in_flight = False
+        self._answer_stop: asyncio.Event | None = None  # set: the answer being generated stops
+        self._reset_turn_state()
+
+    # -- input ---------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        return self._input
+
+    def feed(self, text: str) -> None:
+        """Append newly arrived input."""
+        if text:
+            self._on_input(self._input + text)
+
+    def set_mode(self, mode: Mode) -> None:
+        """LiveMind or the baseline from the next turn on; between turns only."""
+        if self._input or self._ended:
+            raise RuntimeError("the mode can change between turns only")
+        self.config = replace(self.config, mode=mode)
+
+    def revise(self, text: str) -> None:
+        """Replace the whole input of this turn; inferences on the unchanged prefix are kept."""
+        if self._ended:
+            raise RuntimeError("input has ended for this turn; wait for end() to return")
+        if text == self._input:
+            return
+        dropped = self.memory.revise(text)
+        common = common_prefix_len(text, self._input)
+        self._publish(InputRevised, common_prefix_chars=common, dropped_inferences=dropped)
+        self._segments_published = len(self._stable_segments(text[:common]))
+        self._on_input(text)
+
+    def _on_input(self, text: str) -> None:
+        if self._ended:
+            raise RuntimeError("input has ended for this turn; wait for end() to return")
+        if self._speculation is not None and text != self._speculation.text:
+            self.discard_speculation("input changed")
+        self._input = text
+        if self.config.mode is not Mode.LIVEMIND:
+            return
+        segments = self._stable_segments(text)
+        for index in range(self._segments_published, len(segments)):
+            self._publish(SegmentCommitted, index=index, text=segments[index])
+        self._segments_published = len(segments)
+        self._wake_thinker()
+
+    def _wake_thinker(self) -> None:
+        """There is input to think about: start the thinker if none runs, and wake it."""
+        if self._thinker is None:
+            self._abort_reason = "input ended"  # until `_pause_thinking` says otherwise
+            self._thinker = asyncio.get_running_loop().create_task(self._think())
+        self._idle.clear()
+        self._wake.set()
+
+    def _stable_segments(self, text: str, final: bool = False) -> list[str]:
+        cfg = self.config
+        return stable_segments(text, cfg.granularity, cfg.min_segment_chars, final=final)
+
+    # -- thinking while input arrives ------------------------------------------------------
+
+    def _unconsumed_stable_text(self) -> str:
+        stable = "".join(self._stable_segments(self._input))
+        consumed = self.memory.consumed_text
+        return stable[len(consumed) :] if stable.startswith(consumed) else ""
+
+    async def _think(self) -> None:
+        try:
+            while not self._ended and not self._thinking_failed:
+                new_text = self._unconsumed_stable_text()
+                if not new_text:
+                    self._idle.set()
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self._infer(new_text)
+        finally:
+            self._idle.set()
+
+    async def until_idle(self) -> None:
+        """Wait until no inference runs and every stable segment has been thought about."""
+        await self._idle.wait()
+
+    async def _infer(self, new_text: str) -> None:
+        call_id = f"{self._id}-t{self.turn}-i{next(self._calls)}"
+        settings = self.config.inference
+        consumed = self.memory.consumed_text
+        prefix = consumed + new_text
+        try:
+            messages = await self._fit(
+                self.engine,
+                settings,
+                lambda history: inference_messages(
+                    self.config.prompt_format, history, self.memory.steps, new_text
+                ),
+            )
+            if self._ended:
+                return
+            self._publish(InferenceStarted, call_id=call_id, new_text=new_text)
+            self._in_flight = True
+            reply, usage = await complete(self.engine, messages, settings, call_id)
+        except asyncio.CancelledError:
+            if self._in_flight:
+                self._publish(InferenceAborted, call_id=call_id, reason=self._abort_reason)
+                abort_in_background(self.engine.abort, call_id)  # cancelling may not abort it
+            raise
+        except EngineError as exc:
+            self._thinking_failed = True  # the answer step will report it again if it persists
+            self._publish(ErrorEvent, message=f"inference failed: {exc}")
+            return
+        finally:
+            self._in_flight = False
+        # Revised while the model was thinking (even if revised back: memory was cut then)?
+        if not self._input.startswith(prefix) or self.memory.consumed_text != consumed:
+            self._publish(InferenceAborted, call_id=call_id, reason="input revised")
+            return
+        action = parse_action(reply)
+        self.memory.record(new_text, action)
+        self._publish(
+            InferenceDone,
+            call_id=call_id,
+            action=action.kind.value,
+            text=action.content,
+            valid=action.valid,
+            tokens=_token_counts(usage),
+        )
+
+    async def _fit(
+        self,
+        engine: ChatEngine,
+        settings: SamplingSettings,
+        build: Callable[[list[Message]], list[Message]],
+        trim_history: bool = True,
+    ) -> list[Message]:
+        """Build the prompt from the conversation history, forgetting the oldest turns, then
+        the oldest inferences, until prompt plus output fit the context. The input of this turn
+        itself is never cut; history is only trimmed for good once the prompt fits (and
+        `trim_history`: a speculative answer leaves the conversation as it was)."""
+        history = list(self.history)
+        while True:
+            messages = build(history)
+            # Byte-level tokenizers make at most one token per UTF-8 byte, so this bound
+            # skips most exact counts.
+            upper_bound = sum(len(m["content"].encode()) + 8 for m in messages)
+            needed = upper_bound + settings.max_tokens
+            if needed > engine.context_tokens:
+                needed = await engine.count_tokens(messages) + settings.max_tokens
+            if needed <= engine.context_tokens:
+                if trim_history:
+                    self.history[:] = history
+                return messages
+            if history:
+                del history[:2]
+            elif not self.memory.forget_oldest_inference():
+                raise PromptTooLongError(
+                    f"input of {len(self._input)} characters needs {needed} tokens, more than "
+                    f"the {engine.context_tokens}-token context of {engine.name}"
+                )
+
+    # -- speculation: the answer prepared during a pause -------------------------------------
+
+    def speculate(self, on_text: Callable[[str], None] | None = None) -> bool:
+        """The user paused: start the final answer on the input so far, in the background.
+
+        `end()` keeps it if the input ends unchanged; `feed()`/`revise()` with new text, or
+        `discard_speculation()` (speech resumed), abort it. With the abort policy an inference
+        in flight yields to it until then (`_pause_thinking`); with the wait policy the answer
+        waits for that inference, as `end()` would. `on_text` receives the answer's
+        text deltas as they are generated, as `end()` would publish them (e.g. to synthesise
+        its first sentence ahead), whether or not it is kept. Returns False, doing nothing,
+        unless `config.speculates` and there is new input to answer.
+        """
+        if not self.config.speculates or self._ended or not self._input.strip():
+            return False
+        if self._speculation is not None:
+            if self._speculation.text == self._input:
+                return False
+            self.discard_speculation("input changed")
+        call_id = f"{self._id}-t{self.turn}-s{next(self._calls)}"
+        text = self._input
+        self._publish(SpeculationStarted, call_id=call_id, text=text)
+        chunks = self._speculative_chunks(text, call_id, on_text)
+        self._speculation = SpeculativeAnswer(text, call_id, chunks, self.answer_engine.abort)
+        if self._in_flight and self.config.end_policy is EndPolicy.ABORT:
+            # One loop turn later: a pause already over when reported (the recogniser's final
+            # pass often takes as long as the pause) has dropped the speculation by then.
+            asyncio.get_running_loop().call_soon(self._pause_thinking, call_id)
+        return True
+
+    def _pause_thinking(self, call_id: str) -> None:
+        """The answer prepared in a pause goes first: abort the inference in flight until
+        speech resumes, so that the answer has the engine to itself (benchmarks/RESULTS.md).
+        The end policy would abort that inference anyway if the pause is the end, and if not,
+        thinking resumes where it was (the prompt is cached).
+        """
+        speculation = self._speculation
+        if speculation is None or speculation.call_id != call_id or self._thinker is None:
+            return
+        self._abort_reason = "answer prepared"
+        self._thinker.cancel()
+        self._thinker = None
+
+    async def _speculative_chunks(
+        self, text: str, call_id: str, on_text: Callable[[str], None] | None
+    ) -> AsyncIterator[Chunk]:
+        if self.config.end_policy is EndPolicy.WAIT:
+            await self._idle.wait()  # the in-flight inference is part of the answer
+        engine, settings = self.answer_engine, self.config.answer
+        messages = await self._fit(engine, settings, self._answer_prompt(text), trim_history=False)
+        prefix = self._spoken_prefix()
+        async for chunk in engine.stream(messages, settings, call_id):
+            if on_text is not None and chunk.text:
+                on_text(prefix + chunk.text)
+                prefix = ""
+            yield chunk
+
+    def discard_speculation(self, reason: str) -> None:
+        """Drop the speculative answer, if any (abort its request); nothing of it remains."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is None:
+            return
+        speculation.cancel()
+        self._publish(
+            SpeculationDiscarded,
+            call_id=speculation.call_id,
+            reason=reason,
+            generated_chars=speculation.generated_chars,
+        )
+        if self._thinker is None and not self._ended and self.config.mode is Mode.LIVEMIND:
+            self._wake_thinker()  # paused for this answer (`_pause_thinking`): resume
+
+    # -- end of input and the answer -------------------------------------------------------
+
+    async def end(self) -> TurnResult:
+        """Close the input, stream the answer (as events) and return the turn's result.
+
+        Raises `EngineError` (after publishing an error event) if the answer cannot be made;
+        the session is ready for a new turn either way.
+        """
+        self._ended = True
+        in_flight = self._in_flight
+        input_ended_t = self._publish(InputEnded, text=self._input, in_flight=in_flight).t
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation.text != self._input:
+            self._speculation = speculation
+            self.discard_speculation("input changed")
+            speculation = None
+        try:
+            await self._stop_thinking()
+            return await self._answer(input_ended_t, in_flight, speculation)
+        finally:
+            self._next_turn()
+
+    async def _stop_thinking(self) -> None:
+        if self._thinker is None:
+            return
+        if self.config.end_policy is EndPolicy.ABORT:
+            self._thinker.cancel()
+        self._wake.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._thinker
+
+    def _answer_prompt(self, text: str) -> Callable[[list[Message]], list[Message]]:
+        """How to build the final prompt for input `text`, given the history to show."""
+        cfg = self.config
+        if cfg.mode is Mode.BASELINE:
+            return lambda history: baseline_messages(history, text, cfg.answer_instruction)
+
+        def build(history: list[Message]) -> list[Message]:
+            rest = text[len(self.memory.consumed_text) :]
+            steps, instruction = self.memory.steps, cfg.answer_instruction
+            messages = final_messages(cfg.prompt_format, history, steps, rest, instruction)
+            if cfg.answer_prefix:
+                messages.append({"role": "assistant", "content": cfg.answer_prefix})
+            return messages
+
+        return build
+
+    def _spoken_prefix(self) -> str:
+        """What the final answer's first delta starts with: the prefill is part of the answer."""
+        cfg = self.config
+        return cfg.answer_prefix if cfg.mode is Mode.LIVEMIND else ""
+
+    async def _answer(
+        self, input_ended_t: float, in_flight: bool, speculation: SpeculativeAnswer | None
+    ) -> TurnResult:
+        cfg = self.config
+        call_id = f"{self._id}-t{self.turn}-answer"
+        prefix = self._spoken_prefix()
+        parts: list[str] = []
+        usage = Usage()
+        first_token_t: float | None = None
+        self._answer_stop = stop = asyncio.Event()
+        try:
+            if speculation is not None:  # prepared during the pause: kept, as it stands
+                call_id = speculation.call_id
+                chunks = speculation.replay()
+            else:
+                messages = await self._fit(
+                    self.answer_engine, cfg.answer, self._answer_prompt(self._input)
+                )
+                chunks = self.answer_engine.stream(messages, cfg.answer, call_id)
+            self._publish(
+                AnswerStarted,
+                call_id=call_id,
+                mode=cfg.mode.value,
+                speculative=speculation is not None,
+            )
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    if stop.is_set():  # checked per chunk: tokens come every few tens of ms
+                        break
+                    if chunk.text:
+                        text = chunk.text
+                        if first_token_t is None:
+                            first_token_t = self._publish(AnswerFirstToken, call_id=call_id).t
+                            text = prefix + text  # the prefill is part of the answer
+                        parts.append(text)
+                        self._publish(AnswerDelta, text=text)
+                    usage = chunk.usage or usage
+        except EngineError as exc:
+            self._publish(ErrorEvent, message=f"answer failed: {exc}")
+            raise
+        finally:
+            self._answer_stop = None
+        if stop.is_set():
+            if speculation is not None:
+                speculation.cancel()  # aborts its request in the engine too
+            else:
+                abort_in_background(self.answer_engine.abort, call_id)  # closing may not abort
+            usage = replace(usage, finish_reason="interrupted")
+        answer = "".join(parts)
+        done = self._publish(
+            AnswerDone,
+            call_id=call_id,
+            text=answer,
+            finish_reason=usage.finish_reason,
+            tokens=_token_counts(usage),
+        )
+        self.history += [
+            {"role": "user", "content": self._input},
+            {"role": "assistant", "content": answer},
+        ]
+        return TurnResult(
+            turn=self.turn,
+            text=self._input,
+            answer=answer,
+            inferences=self.memory.inferences(),
+            input_ended_t=input_ended_t,
+            answer_first_token_t=first_token_t,
+            answer_done_t=done.t,
+            in_flight_at_end=in_flight,
+            finish_reason=usage.finish_reason,
+            tokens=done.tokens,
+        )
+
+    def interrupt_answer(self) -> bool:
+        """The user spoke over the answer (barge-in): stop generating it. The text generated
+        so far stays the turn's answer, in the history too, and `AnswerDone` has
+        `finish_reason` "interrupted". Returns False when no answer is being generated."""
+        if self._answer_stop is None or self._answer_stop.is_set():
+            return False
+        self._answer_stop.set()
+        return True
+
+    def _next_turn(self) -> None:
+        self.turn += 1
+        self.memory.clear()
+        self._reset_turn_state()
+
+    def _reset_turn_state(self) -> None:
+        self._input = ""
+        self._segments_published = 0
+        self._ended = False
+        self._thinking_failed = False
+        self._speculation: SpeculativeAnswer | None = None
+        self._thinker: asyncio.Task[None] | None = None
+        self._abort_reason = "input ended"  # of an inference cancelled with the thinker
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while there is nothing to think about
+        self._idle.set()
+
+    async def close(self) -> None:
+        """Stop any background inference (the engines belong to the caller)."""
+        if self._speculation is not None:
+            self._speculation.cancel()
+            self._speculation = None
+        if self._thinker is not None:
+            self._thinker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._thinker
+            self._thinker = None
+
+    def _publish(self, event_type: type[E], **fields: object) -> E:
+        event = event_type(t=self.clock.now(), turn=self.turn, **fields)
+        self.bus.publish(event)
+        return event

@@ -1,0 +1,245 @@
+"""The voice assistant's wiring: audio source -> ASR -> LiveMind session -> answer -> TTS.
+
+Stages pass typed events over the session's `EventBus`; this module only moves them along.
+The recogniser's committed words are fed to the session as they stabilise, so LiveMind thinks
+while the user is still talking; its end of utterance ends the session's input. Each utterance
+with words in it is one turn of the conversation. Whisper runs on one worker thread so the event
+loop stays free for the audio clock, the LLM stream and TTS; a server passes one worker shared by
+all its pipelines (Whisper's model is shared and must decode one buffer at a time).
+
+Typed input takes the same path (`feed_text`, `end_input`), so a conversation may mix speech
+and text. When the user starts speaking while an answer is being spoken (barge-in), the speech
+stops and so does the answer's generation: the text generated so far stays in the conversation
+history, and the new words reach the session at once instead of after the whole answer. Every
+answered turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
+
+Barge-in needs input that does not hear the output: headphones, a client with echo cancellation
+(a browser), a file. A microphone next to loudspeakers hears the answer itself, which would
+interrupt the answer and come back as the user's next turn; `barge_in=False` makes the pipeline
+half duplex instead: while an answer is spoken, and `ECHO_TAIL_S` after, the recogniser gets
+silence in place of the input.
+
+When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
+resumes (`SpeechResumed`) that answer is dropped. The session decides (`SessionConfig.speculate`).
+
+Audio times (`audio_t`) count seconds of the stream; event times `t` are on the pipeline's clock.
+`AudioArrivals` places audio times on the clock by when that audio arrived (a network client
+pauses between turns); the first frame's `AudioStarted` event lets a reader of the latency log
+do the same for a source that streams without breaks (a file or a microphone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from ..asr.events import (
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    UtteranceEnded,
+    WordsCommitted,
+)
+from ..asr.recognizer import StreamingRecognizer
+from ..audio.events import AudioStarted
+from ..audio.frames import SAMPLE_RATE, AudioFrame
+from ..audio.speaker import SentenceSpeaker
+from ..events import (
+    AnswerDelta,
+    AnswerDone,
+    ErrorEvent,
+    Event,
+)
+from ..livemind.session import LiveMindSession
+from ..llm.base import EngineError
+from .metrics import AudioArrivals, TurnSummary, VoiceTurn, measure_turn
+
+# Half duplex: how long the input stays ignored after the last answer audio has played (the
+# output device's buffer and the room's echo).
+ECHO_TAIL_S = 0.3
+
+
+class VoicePipeline:
+    """Runs one conversation: every utterance with words in it becomes an answered turn.
+
+    `barge_in=False`: the input is ignored while the answer is spoken (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        recognizer: StreamingRecognizer,
+        session: LiveMindSession,
+        speaker: SentenceSpeaker | None = None,
+        *,
+        asr_executor: concurrent.futures.Executor | None = None,
+        barge_in: bool = True,
+    ) -> None:
+        self.recognizer = recognizer
+        self.session = session
+        self.speaker = speaker
+        self.barge_in = barge_in
+        self._deaf_until = 0.0  # half duplex: clock time until which the input is ignored
+        self.bus = session.bus
+        self.clock = session.clock
+        self.turns: list[VoiceTurn] = []
+        # Whisper is not thread-safe and its work must stay in order: one worker.
+        self._owns_asr_thread = asr_executor is None
+        self._asr_thread = asr_executor or concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="asr"
+        )
+        self._answering: asyncio.Task[None] | None = None
+        self._log = self.bus.subscribe()
+        self._arrivals = AudioArrivals()
+        self._audio_started = False  # AudioStarted published
+
+    async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
+        """Consume the source to its end (or until cancelled) and return the answered turns."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(frames, queue))
+        try:
+            while (chunk := await self._next_chunk(queue)) is not None:
+                if self._hears_own_voice():
+                    chunk = np.zeros_like(chunk)  # silence keeps the stream's time running
+                events = await loop.run_in_executor(self._asr_thread, self.recognizer.feed, chunk)
+                await self._handle(events)
+            await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.finish))
+            if self._answering is not None:
+                await self._answering
+        finally:
+            reader.cancel()
+            if self._answering is not None and not self._answering.done():
+                self._answering.cancel()
+            if self._owns_asr_thread:
+                self._asr_thread.shutdown(wait=False, cancel_futures=True)
+        return self.turns
+
+    def _hears_own_voice(self) -> bool:
+        """Half duplex: an answer is being spoken, or was until `ECHO_TAIL_S` ago."""
+        if self.barge_in or self.speaker is None:
+            return False
+        now = self.clock.now()
+        if self.speaker.speaking:
+            self._deaf_until = now + ECHO_TAIL_S
+        return now < self._deaf_until
+
+    @property
+    def answering(self) -> bool:
+        """A turn's answer is being made or spoken."""
+        return self._answering is not None and not self._answering.done()
+
+    async def feed_text(self, text: str, revise: bool = False) -> None:
+        """Typed input, as committed words are for speech (waits for an answer in progress);
+        `revise`: `text` is the turn's whole input after an edit."""
+        await self._finish_answering()
+        if revise:
+            self.session.revise(text)
+        else:
+            self.session.feed(text)
+
+    def end_input(self) -> bool:
+        """Typed input is complete: answer it, as the end of an utterance does for speech.
+        Returns False when there is nothing to answer (no input, or an answer in progress)."""
+        if self.answering or not self.session.text.strip():
+            return False
+        self._answering = asyncio.create_task(self._answer())
+        return True
+
+    async def _finish_answering(self) -> None:
+        if self._answering is not None:  # the next turn starts: finish this one first
+            await self._answering
+            self._answering = None
+
+    async def _read(self, frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
+        try:
+            async for frame in frames:
+                self._arrivals.record(frame.duration, self.clock.now())
+                if not self._audio_started:
+                    # A source hands a frame over once its last sample is in.
+                    end_t = frame.t + len(frame.samples) / SAMPLE_RATE
+                    started = AudioStarted(
+                        t=self.clock.now(), turn=self.session.turn, audio_t=end_t
+                    )
+                    self._audio_started = True
+                    self.bus.publish(started)
+                queue.put_nowait(frame)
+        finally:
+            queue.put_nowait(None)
+
+    @staticmethod
+    async def _next_chunk(queue: asyncio.Queue[AudioFrame | None]) -> np.ndarray | None:
+        """All frames that arrived while the recogniser was busy, as one chunk: ASR catches up
+        in one call instead of falling behind frame by frame."""
+        first = await queue.get()
+        if first is None:
+            return None
+        parts = [first.samples]
+        while not queue.empty():
+            frame = queue.get_nowait()
+            if frame is None:
+                queue.put_nowait(None)  # seen again by the next call
+                break
+            parts.append(frame.samples)
+        return np.concatenate(parts)
+
+    async def _handle(self, asr_events: list[Event]) -> None:
+        for event in asr_events:
+            # ASR events carry stream time; the log is on the pipeline's clock.
+            event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
+            self.bus.publish(event)
+            if isinstance(event, SpeechStarted) and self.speaker is not None:
+                if self.speaker.interrupt():  # barge-in: it was speaking
+                    # The rest of the answer would go unheard, and the new words wait for it.
+                    self.session.interrupt_answer()
+            elif isinstance(event, WordsCommitted) and event.text.strip():
+                await self._finish_answering()
+                self.session.feed(event.text)
+            elif isinstance(event, UtteranceEnded) and self.session.text.strip():
+                self._answering = asyncio.create_task(self._answer())
+            elif isinstance(event, SpeechPaused) and self._answering is None:
+                # If this pause is the end, the answer's first sentence is then ready to play.
+                prepare = self.speaker.prepare_first_sentence() if self.speaker else None
+                self.session.speculate(on_text=prepare)
+            elif isinstance(event, SpeechResumed):
+                self.session.discard_speculation("speech resumed")
+
+    async def _answer(self) -> None:
+        deltas = self.bus.subscribe()
+        speaking = (
+            asyncio.create_task(self.speaker.speak(_answer_text(deltas), self.session.turn))
+            if self.speaker
+            else None
+        )
+        result, error = None, None
+        try:
+            result = await self.session.end()
+        except EngineError as exc:
+            error = str(exc)
+        if speaking is not None:
+            await speaking
+        self.bus.unsubscribe(deltas)
+        turn = measure_turn(self._drain_log(), result, error, self._arrivals)
+        self.turns.append(turn)
+        number = result.turn if result else self.session.turn - 1
+        self.bus.publish(TurnSummary(t=self.clock.now(), turn=number, figures=turn))
+
+    def _drain_log(self) -> list[Event]:
+        events = []
+        while not self._log.empty():
+            event = self._log.get_nowait()
+            if event is not None:
+                events.append(event)
+        return events
+
+
+async def _answer_text(queue: asyncio.Queue[Event | None]) -> AsyncIterator[str]:
+    """The answer's text deltas from the bus, until the answer is done or failed."""
+    while (event := await queue.get()) is not None:
+        if isinstance(event, AnswerDelta):
+            yield event.text
+        elif isinstance(event, AnswerDone | ErrorEvent):
+            return
