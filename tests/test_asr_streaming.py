@@ -234,7 +234,7 @@ def test_a_short_pause_before_a_soft_onset_keeps_one_utterance(whisper):
     """Issue 20: "Options: A.", a short pause, a breathy onset: one utterance, all of it."""
     from test_asr_vad import soft_resumption
 
-    from voice_livemind.turn.spoken_set import PiperSpeaker
+    from voice_livemind.bench.pause_set import PiperSpeaker
 
     events = feed_all(recognizer(whisper), soft_resumption(PiperSpeaker(), 0.43))
     assert len(of_type(events, SpeechStarted)) == 1

@@ -105,7 +105,7 @@ def test_unconfirmed_sound_is_waited_for_at_most_min_speech_s():
 
 @pytest.fixture(scope="module")
 def piper():
-    from voice_livemind.turn.spoken_set import PiperSpeaker
+    from voice_livemind.bench.pause_set import PiperSpeaker
 
     return PiperSpeaker()
 

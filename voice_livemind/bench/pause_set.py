@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import Question
-from ..spoken import _speakable
+from .datasets import Question
+from .spoken import _speakable
 
 SAMPLE_RATE = 16_000
 _TRIM_DB = -45.0  # piper pads each sentence with quiet audio; cut below this level
