@@ -63,6 +63,7 @@ def test_one_signal_ends_after_the_medium_silence(text, p, state):
         # Options announced, not all read: no other signal can end the turn.
         ("Which planet is the largest? Options.", 0.95, READY),
         ("Which planet is the largest? Options. A, Mars. B.", 0.95, READY),
+        ("Which of the following is largest?", 0.95, READY),  # its options are still to come
         ("The capital of, um.", 0.95, READY),  # a trailing filler
         ("It goes to the", 0.95, READY),  # a sentence that stops on "the"
         (QUESTION, 0.95, LiveMindState(question_complete=False)),  # LiveMind: more is coming

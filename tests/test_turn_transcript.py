@@ -60,8 +60,17 @@ def test_fillers():
         ("Options are (A) 14 (B) 17 (C) 9 (D) 22", ("A", "B", "C", "D"), True),
         ("Options A. Mars B. Jupiter C. Venus. D. Earth.", ("A", "B", "C", "D"), True),
         ("Option A: Mars. Option B: Venus.", ("A", "B"), True),
-        # Letters count in order from A only: "C" before "B" is not option C.
-        ("Options. A, Mars. C, Venus.", ("A",), True),
+        # In increasing order, one letter may be missing (misheard); a jump of two is no option.
+        ("Options. A, Mars. C, Venus.", ("A", "C"), True),
+        ("Options. A, Mars. D, Venus.", ("A",), True),
+        ("Options. B, Mars. A, Venus.", ("B",), True),
+        # Whisper's "options a" for a letter said right after the announcement, then a misheard
+        # option and a repeated letter: A, B, C and D read, D with its text.
+        (
+            "options a I'll see you all later. B. R, C, a t, relaxation oscillator. C, D. Crystal.",
+            ("A", "B", "C", "D"),
+            True,
+        ),
     ],
 )
 def test_options_read_in_order(text, letters, read):
@@ -81,6 +90,12 @@ def test_all_read_needs_the_expected_count_and_the_last_text():
     assert four.all_read(4) and not four.all_read(5)
     letter_only = options_state("Options: A, one. B, two. C, three. D.")
     assert not letter_only.all_read(4)
+
+
+def test_a_question_about_the_following_expects_options():
+    assert transcript_signals("Which of the following is a planet?").options_expected
+    assert not transcript_signals("Which of the following is a planet? Options.").options_expected
+    assert not transcript_signals("What follows from this?").options_expected
 
 
 def test_signals_together():

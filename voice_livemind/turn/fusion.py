@@ -7,7 +7,8 @@ question, before and between options, after an "um"). Each signal below can vouc
 - LiveMind: an inference judged the question complete and its answer is ready
   (`livemind_state.py`).
 And some facts say the turn is not over, whatever the rest says: options announced and not all
-read, a trailing "um", a sentence that stops on "the" or "of".
+read, a question about "the following" before any option, a trailing "um", a sentence that
+stops on "the" or "of", LiveMind's inference saying more is coming.
 
 The result is the silence needed: `short_silence_s` when signals agree, `medium_silence_s`
 when one vouches and nothing objects, `full_silence_s` otherwise. Pure logic, no clock.
@@ -64,6 +65,8 @@ def required_silence(
     if text is not None:
         if text.options_pending(cfg.expected_options):
             return full("options announced, not all read")
+        if text.options_expected:
+            return full("the question refers to options not yet read")
         if text.ends_with_filler:
             return full("ends with a filler")
         if text.ends_dangling:

@@ -100,18 +100,23 @@ _WORD = re.compile(r"[A-Za-z0-9']+")
 _ANNOUNCE = re.compile(r"\boptions\b(?:\s+are)?\s*[:.,]?|(?=\boption\s+\(?a\b)", re.IGNORECASE)
 # An option's letter: a capital A-J standing alone, followed by a comma, period, colon or
 # bracket ("A, Mars." / "A. Mars" / "(B) Venus" / "Option C: Earth").
+# "Options a, ..." as Whisper writes a letter said right after the announcement.
+_FIRST_A = re.compile(r"^\s*[:.,]?\s*\(?a\b", re.IGNORECASE)
+_REFERS_TO_OPTIONS = re.compile(r"\b(?:of|from|among) the following\b", re.IGNORECASE)
 _LETTER = re.compile(r"(?:^|[\s(])(?:option\s+)?\(?([A-J])(?:[,.:)]|\s*-)(?=\s|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class OptionsState:
     announced: bool  # "Options" was said
-    letters: tuple[str, ...]  # the option letters read so far, in order from A
+    letters: tuple[str, ...]  # the option letters read so far, in order (see `options_state`)
     last_option_read: bool  # the last letter is followed by some words
 
     def all_read(self, expected: int) -> bool:
-        """At least `expected` options (A, B, ...) have been read, the last one with its text."""
-        return self.announced and len(self.letters) >= expected and self.last_option_read
+        """The options up to the `expected`-th letter have been read, the last one with its text."""
+        if not (self.announced and self.letters and self.last_option_read):
+            return False
+        return ord(self.letters[-1]) - ord("A") + 1 >= expected
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,7 @@ class TranscriptSignals:
     ends_with_filler: bool  # "um", "uh": the speaker is thinking, not done
     ends_dangling: bool  # on "the", "of", "and"...: the sentence cannot be over
     options: OptionsState
+    options_expected: bool  # the question refers to options ("which of the following") not yet read
 
     def options_pending(self, expected: int) -> bool:
         """Options were announced and not all of them have been read yet."""
@@ -160,8 +166,10 @@ def is_complete_sentence(text: str) -> bool:
 def options_state(text: str) -> OptionsState:
     """Which options have been read after the last "Options" announcement.
 
-    Letters count only in order from A (a stray "A" is an article, not option A); the text after
-    the last letter says whether that option has been read out or only its letter so far.
+    Letters count in increasing order from A or B, one letter may be missing between two
+    (Whisper mishears some: "A, LC oscillator" -> "a I'll see you all later"); a letter that does
+    not continue the order is an article or a misheard word, not an option. The text after the
+    last letter says whether that option has been read out or only its letter so far.
     """
     announcements = list(_ANNOUNCE.finditer(text))
     if not announcements:
@@ -169,13 +177,21 @@ def options_state(text: str) -> OptionsState:
     after = text[announcements[-1].end() :]
     letters: list[str] = []
     last_end = 0
-    for match in _LETTER.finditer(after):
+    if first := _FIRST_A.match(after):
+        letters, last_end = ["A"], first.end()
+    for match in _LETTER.finditer(after, last_end):
         letter = match.group(1).upper()
-        if letter == chr(ord("A") + len(letters)):
+        previous = ord(letters[-1]) if letters else ord("A") - 1
+        if 1 <= ord(letter) - previous <= 2:
             letters.append(letter)
             last_end = match.end()
     read = bool(letters) and bool(words(after[last_end:]))
     return OptionsState(True, tuple(letters), read)
+
+
+def refers_to_options(text: str) -> bool:
+    """The question speaks of options ("which of the following") before any are announced."""
+    return bool(_REFERS_TO_OPTIONS.search(text)) and not _ANNOUNCE.search(text)
 
 
 def options_announced_last(text: str) -> bool:
@@ -191,4 +207,5 @@ def transcript_signals(text: str) -> TranscriptSignals:
         ends_with_filler=ends_with_filler(text),
         ends_dangling=ends_dangling(text) and not options_announced_last(text),
         options=options_state(text),
+        options_expected=refers_to_options(text),
     )
