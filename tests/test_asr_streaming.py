@@ -231,12 +231,12 @@ def test_three_minute_monologue_keeps_per_update_work_bounded(whisper):
 
 
 def test_a_short_pause_before_a_soft_onset_keeps_one_utterance(whisper):
-    """Issue 20: "Options: A.", a short pause, a breathy onset: one utterance, all of it."""
+    """Issue 20: "Options: A.", a 0.41 s pause, a breathy onset: one utterance, all of it."""
     from test_asr_vad import soft_resumption
 
     from voice_livemind.bench.pause_set import PiperSpeaker
 
-    events = feed_all(recognizer(whisper), soft_resumption(PiperSpeaker(), 0.43))
+    events = feed_all(recognizer(whisper), soft_resumption(PiperSpeaker(), 0.41))
     assert len(of_type(events, SpeechStarted)) == 1
     assert len(of_type(events, SpeechEnded)) == 1
     (utterance,) = of_type(events, UtteranceEnded)
