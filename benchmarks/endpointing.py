@@ -24,6 +24,7 @@ true end of speech to the decision (mean, p90) over the turns not cut off.
 
 Usage: flock /tmp/vl-bench.lock python benchmarks/endpointing.py
            [--mc 16] [--open 8] [--seed 2024] [--out benchmarks/results/endpointing]
+           [--report-only]  (the table over the turns observed so far)
 """
 
 from __future__ import annotations
@@ -225,41 +226,19 @@ def table(observations: list[dict], full_s: float) -> tuple[str, dict]:
 # -- main --------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mc", type=int, default=16, help="multiple-choice turns")
-    parser.add_argument("--open", type=int, default=8, help="open-question turns")
-    parser.add_argument("--seed", type=int, default=2024, help="question and pause seed (not 42)")
-    parser.add_argument("--questions", default=str(QUESTIONS))
-    parser.add_argument("--probe-s", type=float, default=0.25, help="into a pause: text + model")
-    parser.add_argument("--full-s", type=float, default=1.5, help="the longest silence needed")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/endpointing"))
-    args = parser.parse_args(argv)
-    if args.seed == 42:
-        parser.error("--seed 42 picks the benchmarks' own questions: use another seed")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    observations_path = out / "observations.jsonl"
-
+def observe_set(args: argparse.Namespace, done: dict[str, dict], path: Path) -> list[dict]:
+    """Synthesise the set and observe the turns not in `done` (appending them to `path`)."""
     questions = load_questions(args.questions)
     started = time.perf_counter()
     turns = build_set(questions, n_multiple_choice=args.mc, n_open=args.open, seed=args.seed)
-    save_meta(turns, out / "set.jsonl")
+    save_meta(turns, path.parent / "set.jsonl")
     print(f"{len(turns)} turns synthesised in {time.perf_counter() - started:.1f} s", flush=True)
-
-    done: dict[str, dict] = {}
-    if observations_path.is_file():
-        for line in observations_path.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row.get("probe_s") == args.probe_s:
-                    done[row["id"]] = row
     whisper = load_whisper()
     smart_turn = SmartTurn()
     # The recogniser's own end of utterance is set far off: the turn stays one utterance and
     # its committed text grows across every pause, as the endpointing decision sees it.
     config = RecognizerConfig(vad=VadConfig(min_silence_s=30.0))
-    with observations_path.open("a") as sink:
+    with path.open("a") as sink:
         for i, turn in enumerate(turns):
             if turn.id in done:
                 continue
@@ -274,12 +253,45 @@ def main(argv: list[str] | None = None) -> int:
                 f"{time.perf_counter() - began:.1f} s",
                 flush=True,
             )
-    observations = [done[t.id] for t in turns]
+    return [done[t.id] for t in turns]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mc", type=int, default=16, help="multiple-choice turns")
+    parser.add_argument("--open", type=int, default=8, help="open-question turns")
+    parser.add_argument("--seed", type=int, default=2024, help="question and pause seed (not 42)")
+    parser.add_argument("--questions", default=str(QUESTIONS))
+    parser.add_argument("--probe-s", type=float, default=0.25, help="into a pause: text + model")
+    parser.add_argument("--full-s", type=float, default=1.5, help="the longest silence needed")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/endpointing"))
+    parser.add_argument(
+        "--report-only", action="store_true", help="table over the turns observed so far"
+    )
+    args = parser.parse_args(argv)
+    if args.seed == 42:
+        parser.error("--seed 42 picks the benchmarks' own questions: use another seed")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    observations_path = out / "observations.jsonl"
+
+    done: dict[str, dict] = {}
+    if observations_path.is_file():
+        for line in observations_path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if row.get("probe_s") == args.probe_s:
+                    done[row["id"]] = row
+    if args.report_only:
+        observations = list(done.values())
+    else:
+        observations = observe_set(args, done, observations_path)
     text, figures = table(observations, args.full_s)
     computes = [p["compute_s"] for o in observations for p in o["vad_pauses"] if "compute_s" in p]
     n_pauses = sum(len(o["pauses"]) for o in observations)
+    n_mc = sum(1 for o in observations if o["kind"] == "multiple_choice")
     footer = (
-        f"\n\n{len(observations)} turns ({args.mc} multiple-choice, {args.open} open), "
+        f"\n\n{len(observations)} turns ({n_mc} multiple-choice, {len(observations) - n_mc} open), "
         f"{n_pauses} annotated mid-turn pauses; probe {args.probe_s} s into each pause; "
         f"Smart Turn compute mean {np.mean(computes):.3f} s, p90 "
         f"{np.percentile(computes, 90):.3f} s over {len(computes)} calls; "
