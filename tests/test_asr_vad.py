@@ -124,3 +124,18 @@ def test_a_pause_before_a_soft_onset_does_not_end_speech(piper, gap_s):
     # `neg_threshold`, and the resumed speech then started 0.2 s (start_pad_s) before that.
     transitions = run(StreamingVad(), soft_resumption(piper, gap_s))
     assert [t.kind for t in transitions] == ["start", "end"]
+
+
+def test_end_pause_ends_speech_where_the_pause_began():
+    vad = StreamingVad()
+    assert vad.end_pause() == []  # not in speech
+    scripted_probs = [SPEECH] * 20 + [QUIET] * 5
+    script = iter(scripted_probs)
+    vad._probabilities = lambda windows: np.array([next(script) for _ in windows])
+    vad.feed(np.zeros(512 * 20, dtype=np.float32))
+    assert vad.end_pause() == []  # in speech, but no pause yet
+    vad.feed(np.zeros(512 * 5, dtype=np.float32))
+    (end,) = vad.end_pause()
+    assert end.kind == "end" and end.t == pytest.approx(20 * WINDOW_S)
+    assert end.decided_t == pytest.approx(25 * WINDOW_S)
+    assert not vad.in_speech and vad.end_pause() == []

@@ -155,6 +155,14 @@ class StreamingRecognizer:
         """End of stream: close and commit an utterance still open."""
         return self._on_transitions(self.vad.flush())
 
+    def end_turn(self) -> list[Event]:
+        """End the utterance at the current pause now, before the VAD's `min_silence_s`: the
+        caller's end-of-turn decision (`voice_livemind.turn.fusion`) says the pause is long
+        enough. The usual `SpeechEnded` and `UtteranceEnded` follow; nothing outside a pause."""
+        if self._start_t is None:
+            return []
+        return self._on_transitions(self.vad.end_pause())
+
     # -- one step of audio ---------------------------------------------------------------------
 
     def _step(self, chunk: np.ndarray, may_update: bool) -> list[Event]:

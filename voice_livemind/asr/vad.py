@@ -130,6 +130,16 @@ class StreamingVad:
         self._silence_start, self._silent_windows, self._unconfirmed_start = None, 0, None
         return [VadTransition("end", end, self.processed_t)]
 
+    def end_pause(self) -> list[VadTransition]:
+        """The caller decided the current pause ends the speech (an end-of-turn decision that
+        comes before `min_silence_s`): end it where the pause began. Nothing outside a pause."""
+        if not self.in_speech or self._silence_start is None:
+            return []
+        end = self._silence_start
+        self.in_speech = False
+        self._silence_start, self._silent_windows, self._unconfirmed_start = None, 0, None
+        return [VadTransition("end", end, self.processed_t)]
+
     def _probabilities(self, windows: np.ndarray) -> np.ndarray:
         contexts = np.concatenate([self._context[None], windows[:-1, -_CONTEXT:]])
         batch = np.concatenate([contexts, windows], axis=1)
