@@ -124,18 +124,18 @@ def silence_only(seconds: float) -> Policy:
     return lambda pause, final: seconds
 
 
-def smart_turn_alone(full_s: float, threshold: float = 0.5) -> Policy:
+def smart_turn_alone(full_s: float, with_compute: bool, threshold: float = 0.5) -> Policy:
     def decide(pause: dict, final: bool) -> float | None:
         if "p" not in pause:
             return full_s
         if pause["p"] >= threshold:
-            return pause["probe_t"] + pause["compute_s"]
+            return pause["probe_t"] + (pause["compute_s"] if with_compute else 0.0)
         return full_s
 
     return decide
 
 
-def fused(config: EndpointingConfig, state: str) -> Policy:
+def fused(config: EndpointingConfig, state: str, with_compute: bool) -> Policy:
     """`state`: "absent", "oracle" (complete exactly at the true end) or "eager" (always)."""
 
     def decide(pause: dict, final: bool) -> float | None:
@@ -150,7 +150,7 @@ def fused(config: EndpointingConfig, state: str) -> Policy:
             p_complete=pause["p"], transcript=transcript_signals(pause["text"]), livemind=livemind
         )
         needed = required_silence(evidence, config).silence_s
-        return max(needed, pause["probe_t"] + pause["compute_s"])
+        return max(needed, pause["probe_t"] + (pause["compute_s"] if with_compute else 0.0))
 
     return decide
 
@@ -192,33 +192,40 @@ def summarise(decisions: list[Decision]) -> dict:
     }
 
 
-def policies(full_s: float) -> dict[str, Policy]:
+def policies(full_s: float, with_compute: bool = True) -> dict[str, Policy]:
     config = EndpointingConfig(full_silence_s=full_s)
     return {
         "silence 0.3 s": silence_only(0.3),
         "silence 0.6 s": silence_only(0.6),
         "silence 1.0 s": silence_only(1.0),
-        f"Smart Turn alone (else {full_s:g} s)": smart_turn_alone(full_s),
-        "fused, LiveMind state absent": fused(config, "absent"),
-        "fused, LiveMind state oracle": fused(config, "oracle"),
-        "fused, LiveMind state eager (wrong)": fused(config, "eager"),
+        f"Smart Turn alone (else {full_s:g} s)": smart_turn_alone(full_s, with_compute),
+        "fused, LiveMind state absent": fused(config, "absent", with_compute),
+        "fused, LiveMind state oracle": fused(config, "oracle", with_compute),
+        "fused, LiveMind state eager (wrong)": fused(config, "eager", with_compute),
     }
 
 
 def table(observations: list[dict], full_s: float) -> tuple[str, dict]:
+    """One row per policy: cut-offs and latency as measured (Smart Turn's compute time on this
+    machine delays a decision that needs it), and the latency without that compute time (what
+    the silences alone cost: a faster or idle CPU approaches it)."""
     rows, figures = [], {}
-    for name, policy in policies(full_s).items():
-        decisions = [decide_turn(o, policy) for o in observations]
-        s = summarise(decisions)
-        figures[name] = s
+    measured, no_compute = policies(full_s, True), policies(full_s, False)
+    for name, policy in measured.items():
+        s = summarise([decide_turn(o, policy) for o in observations])
+        bare = summarise([decide_turn(o, no_compute[name]) for o in observations])
+        figures[name] = {**s, "without_compute": bare}
         where = ", ".join(f"{k} {v}" for k, v in sorted(s["cut_at"].items())) or "-"
         rows.append(
             f"| {name} | {s['false_cutoffs']}/{s['turns']} ({100 * s['false_cutoff_rate']:.0f}%) "
-            f"| {s['latency_mean_s']:.2f} | {s['latency_p90_s']:.2f} | {where} |"
+            f"| {s['latency_mean_s']:.2f} | {s['latency_p90_s']:.2f} "
+            f"| {bare['latency_mean_s']:.2f} / {bare['latency_p90_s']:.2f} "
+            f"({bare['false_cutoffs']} cut) | {where} |"
         )
     head = (
-        "| policy | false cut-offs | true end -> decision mean (s) | p90 (s) | cut at |\n"
-        "|---|---|---|---|---|"
+        "| policy | false cut-offs | true end -> decision mean (s) | p90 (s) "
+        "| without Smart Turn's compute: mean / p90 (s) | cut at |\n"
+        "|---|---|---|---|---|---|"
     )
     return "\n".join([head, *rows]), figures
 

@@ -60,6 +60,23 @@ def test_fillers():
         ("Options are (A) 14 (B) 17 (C) 9 (D) 22", ("A", "B", "C", "D"), True),
         ("Options A. Mars B. Jupiter C. Venus. D. Earth.", ("A", "B", "C", "D"), True),
         ("Option A: Mars. Option B: Venus.", ("A", "B"), True),
+        # Letters Whisper writes as words: "The." for B, "See." or "T." for C.
+        (
+            "Options. A. Facilitate tasks. The. Easy tasks. See. Hard tasks. D. All.",
+            tuple("ABCD"),
+            True,
+        ),
+        (
+            "options A, physical injury, B. stress, T. impaired development D. all of the above.",
+            tuple("ABCD"),
+            True,
+        ),
+        # "options" inside an option announces nothing.
+        (
+            "Options A, one. B. two. C. three. D. All of the options given are correct.",
+            tuple("ABCD"),
+            True,
+        ),
         # In increasing order, one letter may be missing (misheard); a jump of two is no option.
         ("Options. A, Mars. C, Venus.", ("A", "C"), True),
         ("Options. A, Mars. D, Venus.", ("A",), True),

@@ -103,7 +103,13 @@ _ANNOUNCE = re.compile(r"\boptions\b(?:\s+are)?\s*[:.,]?|(?=\boption\s+\(?a\b)",
 # "Options a, ..." as Whisper writes a letter said right after the announcement.
 _FIRST_A = re.compile(r"^\s*[:.,]?\s*\(?a\b", re.IGNORECASE)
 _REFERS_TO_OPTIONS = re.compile(r"\b(?:of|from|among) the following\b", re.IGNORECASE)
-_LETTER = re.compile(r"(?:^|[\s(])(?:option\s+)?\(?([A-J])(?:[,.:)]|\s*-)(?=\s|$)", re.IGNORECASE)
+# Whisper tiny.en writes some letters said alone as words: "B." as "The." or "Be.", "C." as
+# "See." or "T."; standing alone before a comma or period they are letters, not words.
+_HEARD_AS = {"the": "B", "be": "B", "bee": "B", "see": "C", "sea": "C", "si": "C", "t": "C"}
+_LETTER = re.compile(
+    r"(?:^|[\s(])(?:option\s+)?\(?([A-J]|the|bee?|see|sea|si|t)(?:[,.:)]|\s*-)(?=\s|$)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -164,7 +170,7 @@ def is_complete_sentence(text: str) -> bool:
 
 
 def options_state(text: str) -> OptionsState:
-    """Which options have been read after the last "Options" announcement.
+    """Which options have been read after the first "Options" announcement.
 
     Letters count in increasing order from A or B, one letter may be missing between two
     (Whisper mishears some: "A, LC oscillator" -> "a I'll see you all later"); a letter that does
@@ -174,13 +180,16 @@ def options_state(text: str) -> OptionsState:
     announcements = list(_ANNOUNCE.finditer(text))
     if not announcements:
         return OptionsState(False, (), False)
-    after = text[announcements[-1].end() :]
+    # The first announcement: "options" said again inside an option ("all of the options
+    # given") announces nothing.
+    after = text[announcements[0].end() :]
     letters: list[str] = []
     last_end = 0
     if first := _FIRST_A.match(after):
         letters, last_end = ["A"], first.end()
     for match in _LETTER.finditer(after, last_end):
-        letter = match.group(1).upper()
+        token = match.group(1)
+        letter = _HEARD_AS.get(token.lower(), token).upper()
         previous = ord(letters[-1]) if letters else ord("A") - 1
         if 1 <= ord(letter) - previous <= 2:
             letters.append(letter)
