@@ -51,6 +51,7 @@ def test_two_agreeing_signals_end_after_the_short_silence(text, p, state):
         (None, 0.9, None),  # audio model alone
         (None, None, READY),  # LiveMind alone
         (None, 0.2, READY),  # LiveMind, the audio model disagreeing
+        (ALL_READ, 0.2, None),  # every option read, the audio model disagreeing
     ],
 )
 def test_one_signal_ends_after_the_medium_silence(text, p, state):
@@ -67,7 +68,7 @@ def test_one_signal_ends_after_the_medium_silence(text, p, state):
         ("The capital of, um.", 0.95, READY),  # a trailing filler
         ("It goes to the", 0.95, READY),  # a sentence that stops on "the"
         (QUESTION, 0.95, LiveMindState(question_complete=False)),  # LiveMind: more is coming
-        (QUESTION, 0.2, None),  # the text vouches, the audio model objects
+        (QUESTION, 0.2, None),  # a question mark, the audio model objecting
     ],
 )
 def test_an_objection_waits_the_full_silence(text, p, state):

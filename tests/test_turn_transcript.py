@@ -43,6 +43,26 @@ def test_complete_sentence(text, expected):
     assert is_complete_sentence(text) is expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What does the acronym SMART stand for?", True),
+        ("Which of the boys on the show is adopted.", True),  # Whisper's period after a question
+        ("How much do two kilos of apples cost.", True),
+        ("A farmer has 17 sheep.", False),
+        ("Which of the boys on the", False),
+        ("Which one. And then the", False),
+    ],
+)
+def test_finished_question(text, expected):
+    assert transcript_signals(text).question is expected
+
+
+def test_a_question_may_end_on_a_preposition():
+    assert not transcript_signals("What does the acronym SMART stand for?").ends_dangling
+    assert transcript_signals("It stands for").ends_dangling
+
+
 def test_fillers():
     assert ends_with_filler("The capital of, um.")
     assert ends_with_filler("Uh")

@@ -3,7 +3,8 @@
 Silence alone must wait long: people pause for half a second and more mid-turn (after a
 question, before and between options, after an "um"). Each signal below can vouch for an end:
 - acoustic: Smart Turn's P(complete) at or above `acoustic_threshold` (`acoustic.py`);
-- transcript: a question mark, or every announced option read (`transcript.py`);
+- transcript: a finished question (a "?" or a sentence opening with a question word), or every
+  announced option read (`transcript.py`);
 - LiveMind: an inference judged the question complete and its answer is ready
   (`livemind_state.py`).
 And some facts say the turn is not over, whatever the rest says: options announced and not all
@@ -76,9 +77,8 @@ def required_silence(
 
     acoustic = evidence.p_complete is not None and evidence.p_complete >= cfg.acoustic_threshold
     acoustic_no = evidence.p_complete is not None and not acoustic
-    textual = text is not None and (
-        text.question_mark or text.options.all_read(cfg.expected_options)
-    )
+    options_read = text is not None and text.options.all_read(cfg.expected_options)
+    textual = text is not None and (text.question or options_read)
     livemind = state is not None and state.says_complete
     vouching = [
         name for name, v in (("acoustic", acoustic), ("text", textual), ("LiveMind", livemind)) if v
@@ -87,6 +87,10 @@ def required_silence(
         return EndpointDecision(cfg.short_silence_s, " + ".join(vouching))
     if len(vouching) == 1 and not acoustic_no:
         return EndpointDecision(cfg.medium_silence_s, vouching[0])
-    if livemind:  # LiveMind has read the question; the audio model disagrees
+    # Every announced option read, or LiveMind having read the question, outweighs the audio
+    # model, which hears prosody only (a reader's flat last option sounds unfinished to it).
+    if options_read:
+        return EndpointDecision(cfg.medium_silence_s, "options read, acoustic disagrees")
+    if livemind:
         return EndpointDecision(cfg.medium_silence_s, "LiveMind, acoustic disagrees")
     return full("no agreement" if vouching else "nothing vouches")

@@ -94,6 +94,37 @@ _DANGLING = frozenset(
         "option",
     ]
 )
+_QUESTION_WORDS = frozenset(
+    [
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "has",
+        "have",
+        "had",
+    ]
+)
 _FILLERS = frozenset(["um", "uh", "er", "erm", "hmm", "mm"])
 _WORD = re.compile(r"[A-Za-z0-9']+")
 # "Options.", "options are:" announce a list of options to come; so does "Option A" itself.
@@ -130,6 +161,7 @@ class TranscriptSignals:
     """What the text says about the end of the turn."""
 
     question_mark: bool  # the text ends with "?"
+    question: bool  # the last sentence is a finished question (a "?" or a question word)
     complete_sentence: bool  # it ends with a sentence end, not on a dangling word or filler
     ends_with_filler: bool  # "um", "uh": the speaker is thinking, not done
     ends_dangling: bool  # on "the", "of", "and"...: the sentence cannot be over
@@ -155,9 +187,21 @@ def ends_with_filler(text: str) -> bool:
 
 
 def ends_dangling(text: str) -> bool:
-    """The last word is one a sentence does not end on ("the", "of", "and", "um")."""
+    """The last word is one a sentence does not end on ("the", "of", "and", "um"); a question
+    may end on a preposition ("What does it stand for?")."""
     found = words(text)
-    return bool(found) and found[-1].lower() in _DANGLING
+    return bool(found) and found[-1].lower() in _DANGLING and not ends_with_question_mark(text)
+
+
+def ends_with_question(text: str) -> bool:
+    """The last sentence is a finished question: a question mark, or (Whisper often writes a
+    period after a question) a complete sentence opening with a question word."""
+    if ends_with_question_mark(text):
+        return True
+    if not is_complete_sentence(text):
+        return False
+    sentences = [x for x in re.split(r"[.?!]+", text) if words(x)]
+    return bool(sentences) and words(sentences[-1])[0].lower() in _QUESTION_WORDS
 
 
 def is_complete_sentence(text: str) -> bool:
@@ -212,6 +256,7 @@ def options_announced_last(text: str) -> bool:
 def transcript_signals(text: str) -> TranscriptSignals:
     return TranscriptSignals(
         question_mark=ends_with_question_mark(text),
+        question=ends_with_question(text),
         complete_sentence=is_complete_sentence(text),
         ends_with_filler=ends_with_filler(text),
         ends_dangling=ends_dangling(text) and not options_announced_last(text),
