@@ -48,17 +48,17 @@ def test_silence_only_cuts_at_the_first_long_enough_pause(bench):
 
 
 def test_smart_turn_alone_believes_the_model(bench):
-    decision = bench.decide_turn(OBSERVATION, bench.smart_turn_alone(1.5, with_compute=True))
+    decision = bench.decide_turn(OBSERVATION, bench.smart_turn_alone(1.5, compute_s=None))
     assert decision.cut_off  # P = 0.9 after "Options."
 
 
 def test_fused_waits_out_the_options_and_ends_after_probe_and_compute(bench):
-    policy = bench.fused(bench.EndpointingConfig(), "absent", with_compute=True)
+    policy = bench.fused(bench.EndpointingConfig(), "absent", compute_s=None)
     decision = bench.decide_turn(OBSERVATION, policy)
     assert not decision.cut_off
     assert decision.latency_s == pytest.approx(0.02 + 0.25 + 0.1)
-    bare = bench.fused(bench.EndpointingConfig(), "absent", with_compute=False)
-    assert bench.decide_turn(OBSERVATION, bare).latency_s == pytest.approx(0.02 + 0.25)
+    idle = bench.fused(bench.EndpointingConfig(), "absent", compute_s=0.05)
+    assert bench.decide_turn(OBSERVATION, idle).latency_s == pytest.approx(0.02 + 0.25 + 0.05)
 
 
 def test_summary_counts_cut_offs_and_latencies(bench):
