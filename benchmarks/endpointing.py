@@ -14,6 +14,8 @@ Each turn is heard once by the real parts, and what they saw in every pause is s
 Policies are then replayed over the observations (pure logic):
 - silence only at 0.3 / 0.6 / 1.0 s;
 - Smart Turn alone: P(complete) >= 0.5 at the probe ends the turn then, else `--full-s`;
+- the transcript alone: a finished question or every option read, with nothing objecting, ends
+  the turn at the probe, else `--full-s`;
 - fused (`voice_livemind.turn.fusion`): acoustic + transcript, with LiveMind's state absent,
   an oracle state (the question is complete exactly at the true end, answer ready), and a wrong,
   eager state (it says "complete, answer ready" in every pause).
@@ -139,6 +141,23 @@ def smart_turn_alone(full_s: float, compute_s: float | None, threshold: float = 
     return decide
 
 
+def transcript_alone(config: EndpointingConfig) -> Policy:
+    """The text alone: the fusion with neither audio model nor LiveMind, and a vouching text
+    trusted at once (at the pause commit) rather than after the medium silence."""
+
+    def decide(pause: dict, final: bool) -> float | None:
+        if "text" not in pause:
+            return config.full_silence_s
+        decision = required_silence(
+            TurnEvidence(transcript=transcript_signals(pause["text"])), config
+        )
+        if decision.silence_s < config.full_silence_s:
+            return pause["probe_t"]
+        return config.full_silence_s
+
+    return decide
+
+
 def fused(config: EndpointingConfig, state: str, compute_s: float | None) -> Policy:
     """`state`: "absent", "oracle" (complete exactly at the true end) or "eager" (always)."""
 
@@ -204,6 +223,7 @@ def policies(full_s: float, compute_s: float | None = None) -> dict[str, Policy]
         "silence 0.6 s": silence_only(0.6),
         "silence 1.0 s": silence_only(1.0),
         f"Smart Turn alone (else {full_s:g} s)": smart_turn_alone(full_s, compute_s),
+        f"transcript alone (else {full_s:g} s)": transcript_alone(config),
         "fused, LiveMind state absent": fused(config, "absent", compute_s),
         "fused, LiveMind state oracle": fused(config, "oracle", compute_s),
         "fused, LiveMind state eager (wrong)": fused(config, "eager", compute_s),
