@@ -20,7 +20,7 @@ from ..asr.decoder import WhisperDecoder
 from ..asr.recognizer import RecognizerConfig
 from ..audio.errors import AudioError
 from ..livemind.config import SessionConfig
-from ..llm.base import ChatEngine
+from ..llm.base import ChatEngine, EngineError
 from .access import AccessPolicy
 from .connection import Connection, Limits, SharedModels
 
@@ -157,6 +157,30 @@ async def serve(
         bound_host, bound_port = runner.addresses[0][:2]  # the real port when asked for 0
         url = f"http://{bound_host}:{bound_port}/"
         print(f"voice-livemind: serving on {url} (Ctrl-C to stop)", flush=True)
-        await (stop or asyncio.Event()).wait()
+        stop = stop or asyncio.Event()
+        watchdog = asyncio.create_task(_stop_when_an_engine_fails(app[SHARED], stop))
+        try:
+            await stop.wait()
+        finally:
+            watchdog.cancel()
     finally:
         await runner.cleanup()
+    if engine_failed(app[SHARED]):
+        raise EngineError("the LLM engine died; the server stopped (restart it)")
+
+
+ENGINE_CHECK_S = 1.0
+
+
+def engine_failed(shared: SharedModels) -> bool:
+    """Whether an engine says it cannot serve any more (the in-process vLLM engine does)."""
+    return any(getattr(e, "failed", False) for e in (shared.engine, shared.answer_engine))
+
+
+async def _stop_when_an_engine_fails(shared: SharedModels, stop: asyncio.Event) -> None:
+    """A dead engine fails every turn from then on: better to stop, so that whatever runs the
+    server (systemd, a container) starts a fresh one, than to stay up answering nothing."""
+    while not engine_failed(shared):
+        await asyncio.sleep(ENGINE_CHECK_S)
+    log.error("the LLM engine died: stopping the server")
+    stop.set()

@@ -32,10 +32,11 @@ import numpy as np
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from ..asr.decoder import WhisperDecoder
+from ..asr.events import WordsCommitted
 from ..asr.recognizer import RecognizerConfig, StreamingRecognizer
 from ..audio.frames import SAMPLE_RATE, AudioFrame
 from ..audio.speaker import SentenceSpeaker, Synthesizer
-from ..events import Clock, EventBus
+from ..events import Clock, Event, EventBus, InputEnded
 from ..livemind.config import SessionConfig
 from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine
@@ -159,7 +160,7 @@ class Connection:
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
         self._samples_received = 0
         self._allowance = AudioAllowance(limits.audio_burst_s, time.monotonic())
-        self._turn_audio_s = 0.0  # audio since this turn's input began
+        self._turn_speech_start: float | None = None  # stream time of this turn's first word
         self._tasks: list[asyncio.Task[object]] = []
         self._listening: asyncio.Task[object] | None = None  # the pipeline, over the audio
 
@@ -284,21 +285,9 @@ class Connection:
         except ProtocolError as exc:
             self._error(exc.code, str(exc))
             return
-        self._count_turn_audio(seconds)
         t = self._samples_received / SAMPLE_RATE
         self._samples_received += len(samples)
         self._frames.put_nowait(AudioFrame(samples, t))
-
-    def _count_turn_audio(self, seconds: float) -> None:
-        """A turn whose input goes on past `max_turn_audio_s` is answered as it stands."""
-        assert self.pipeline is not None
-        if self.pipeline.answering or not self.pipeline.session.text.strip():
-            self._turn_audio_s = 0.0  # no turn input open: silence between turns is free
-            return
-        self._turn_audio_s += seconds
-        limit = self.limits.max_turn_audio_s
-        if self._turn_audio_s > limit and self.pipeline.end_input():
-            self._error("too_large", f"a turn holds at most {limit:g} s of audio: answering now")
 
     def _start(self, start: Start) -> None:
         if self.pipeline is not None:
@@ -369,6 +358,20 @@ class Connection:
     async def _forward(self, events: asyncio.Queue) -> None:
         while (event := await events.get()) is not None:
             self._put(event_message(event))
+            self._watch_turn_length(event)
+
+    def _watch_turn_length(self, event: Event) -> None:
+        """A turn spoken for longer than `max_turn_audio_s` (from its first word to its latest,
+        in stream time) is answered as it stands; what follows starts the next turn."""
+        if isinstance(event, InputEnded):
+            self._turn_speech_start = None
+        elif isinstance(event, WordsCommitted) and event.words and self.pipeline is not None:
+            if self._turn_speech_start is None:
+                self._turn_speech_start = event.words[0][0]
+            spoken_s = event.words[-1][1] - self._turn_speech_start
+            limit = self.limits.max_turn_audio_s
+            if spoken_s > limit and self.pipeline.end_input():
+                self._error("too_large", f"a turn holds at most {limit:g} s of speech: answering")
 
     def _send(self, message: dict[str, object]) -> None:
         self._put(json.dumps(message))
