@@ -334,6 +334,7 @@ def main() -> None:
     parser.add_argument("--sample-s", type=float, default=5, help="RSS and /health every")
     parser.add_argument("--turn-timeout", type=float, default=120, help="after the audio is sent")
     parser.add_argument("--url", default=None, help="ws://host:port/ws of a running server")
+    parser.add_argument("--server-pid", type=int, default=None, help="its pid, for its RSS")
     parser.add_argument("--max-answer-tokens", type=int, default=64, help="for the started server")
     parser.add_argument("--server-log", default="runs/soak_server.log")
     parser.add_argument("--output", default="benchmarks/results/soak/soak.jsonl")
@@ -350,7 +351,7 @@ def main() -> None:
     clips = spoken_questions()
     with contextlib.ExitStack() as stack:
         if args.url:
-            url, pid = args.url, None
+            url, pid = args.url, args.server_pid
         else:
             url, pid = stack.enter_context(started_server(args))
         asyncio.run(soak(url, pid, args, clips))
