@@ -31,6 +31,7 @@ from voice_livemind.cli.main import main as cli_main
 from voice_livemind.livemind import segmenter
 from voice_livemind.livemind.config import Mode, SessionConfig
 from voice_livemind.livemind.segmenter import StreamingSegmenter, stable_segments
+from voice_livemind.llm.base import EngineError
 from voice_livemind.server.access import AccessPolicy
 from voice_livemind.server.client import LiveMindClient, ServerClosed
 from voice_livemind.server.connection import AudioAllowance, Connection, Limits, SharedModels
@@ -263,8 +264,17 @@ async def test_a_turn_has_a_size_cap_in_seconds_of_audio(whisper):
         talking.cancel()
 
 
-async def test_a_failing_answer_is_reported_without_its_text_and_the_next_turn_works(whisper):
-    failures = [RuntimeError("secret /internal/path exploded")]
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RuntimeError("secret /internal/path exploded"),  # a bug
+        EngineError("cannot reach http://10.0.0.5:8000/v1 (secret backend)"),  # the engine
+    ],
+)
+async def test_a_failing_answer_is_reported_without_its_text_and_the_next_turn_works(
+    whisper, failure
+):
+    failures = [failure]
 
     def reply(messages, settings):
         if is_answer_prompt(messages) and failures:

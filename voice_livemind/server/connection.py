@@ -36,7 +36,7 @@ from ..asr.events import WordsCommitted
 from ..asr.recognizer import RecognizerConfig, StreamingRecognizer
 from ..audio.frames import SAMPLE_RATE, AudioFrame
 from ..audio.speaker import SentenceSpeaker, Synthesizer
-from ..events import Clock, Event, EventBus, InputEnded
+from ..events import Clock, ErrorEvent, Event, EventBus, InputEnded
 from ..livemind.config import SessionConfig
 from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine
@@ -57,6 +57,7 @@ from .protocol import (
 log = logging.getLogger(__name__)
 
 SPEECH_FAILED = "speech recognition failed (see the server log); typing still works"
+MODEL_FAILED = "the {} failed (see the server log)"
 
 
 @dataclass
@@ -357,6 +358,12 @@ class Connection:
 
     async def _forward(self, events: asyncio.Queue) -> None:
         while (event := await events.get()) is not None:
+            if isinstance(event, ErrorEvent):
+                # An engine's error can name internals (a backend's address, a path): the
+                # client learns that the turn failed, the log gets the details.
+                log.warning("session error: %s", event.message)
+                kind = event.message.split(" failed", 1)[0] if " failed" in event.message else ""
+                event = dataclasses.replace(event, message=MODEL_FAILED.format(kind or "turn"))
             self._put(event_message(event))
             self._watch_turn_length(event)
 

@@ -230,7 +230,7 @@ class VoicePipeline:
             error = str(exc)
         except Exception:  # a bug: this turn fails, the conversation goes on
             log.exception("answer failed")
-            error = "the answer failed (see the log)"
+            error = "answer failed: an internal error (see the log)"
             self.bus.publish(ErrorEvent(t=self.clock.now(), turn=self.session.turn, message=error))
         if speaking is not None:
             await speaking
