@@ -387,3 +387,32 @@ async def test_bench_checks_its_output_lock_before_loading_a_model(tmp_path, mon
         fcntl.flock(other_run.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         code = await asyncio.to_thread(cli_main, ["bench", "--output", str(out)])
     assert code == 1 and "being written by another run" in capsys.readouterr().err
+
+
+# -- the operator ----------------------------------------------------------------------------
+
+
+def test_allowed_origins_must_be_origins():
+    with pytest.raises(ValueError, match="scheme://host"):
+        AccessPolicy(allowed_origins=frozenset({"https://app.example/page"}))
+    assert AccessPolicy(allowed_origins=frozenset({"http://localhost:3000"}))
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [("0.0.0.0", None, True), ("192.168.1.5", None, True), ("0.0.0.0", "t", False),
+     ("127.0.0.1", None, False), ("localhost", None, False), ("::1", None, False)],
+)  # fmt: skip
+def test_serving_beyond_loopback_without_a_token_warns(monkeypatch, capfd, host, token, warned):
+    class Stop(Exception):
+        pass
+
+    async def no_model(args):
+        raise Stop  # the warning comes before the models load
+
+    monkeypatch.delenv("VOICE_LIVEMIND_TOKEN", raising=False)
+    monkeypatch.setattr("voice_livemind.cli.serve.open_engines", no_model)
+    argv = ["serve", "--host", host, *(["--token", token] if token else [])]
+    with pytest.raises(Stop):
+        cli_main(argv)
+    assert ("WARNING: serving on" in capfd.readouterr().err) == warned
