@@ -19,6 +19,10 @@ Every turn and sample is appended to `--output` (JSONL) as it happens, so a run 
 keeps what it measured; `--summarize FILE` prints the summary of such a file again.
 
     flock /tmp/vl-bench.lock .venv/bin/python benchmarks/soak.py --users 4 --abusers 2 --minutes 30
+    for a in flood long_word garbage slowloris no_reader; do   # one abuser doing each abuse
+      flock /tmp/vl-bench.lock .venv/bin/python benchmarks/soak.py --users 2 --abusers 1 \
+        --abuses $a --baseline-minutes 3 --minutes 3 --output benchmarks/results/soak/$a.jsonl
+    done
     .venv/bin/python benchmarks/soak.py --summarize benchmarks/results/soak/soak.jsonl
 """
 
@@ -213,7 +217,7 @@ async def abuser(http, url, index, until, recorder, args) -> None:
     kinds = {f.__name__: f for f in (flood, long_word, garbage, slowloris, no_reader)}
     step = index
     while time.monotonic() < until:
-        kind = ABUSES[step % len(ABUSES)]
+        kind = args.abuses[step % len(args.abuses)]
         step += 1
         end = min(until, time.monotonic() + args.abuse_period)
         try:
@@ -263,7 +267,8 @@ async def soak(url: str, server_pid: int | None, args: argparse.Namespace, clips
     baseline_end = started + 60 * args.baseline_minutes
     end = baseline_end + 60 * args.minutes
     health_url = url.replace("ws://", "http://").removesuffix("/ws") + "/health"
-    recorder.write("run", users=args.users, abusers=args.abusers, minutes=args.minutes,
+    recorder.write("run", users=args.users, abusers=args.abusers, abuses=args.abuses,
+                   minutes=args.minutes,
                    baseline_minutes=args.baseline_minutes, machine=machine(),
                    load_avg=os.getloadavg()[0])  # fmt: skip
 
@@ -331,6 +336,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30, help="with the abusers")
     parser.add_argument("--baseline-minutes", type=float, default=0, help="users alone first")
     parser.add_argument("--abuse-period", type=float, default=20, help="seconds of each abuse")
+    parser.add_argument(
+        "--abuses",
+        default=",".join(ABUSES),
+        help="which abuses, comma-separated (one at a time: the issue's per-abuse figures)",
+    )
     parser.add_argument("--sample-s", type=float, default=5, help="RSS and /health every")
     parser.add_argument("--turn-timeout", type=float, default=120, help="after the audio is sent")
     parser.add_argument("--url", default=None, help="ws://host:port/ws of a running server")
@@ -343,6 +353,9 @@ def main() -> None:
     if args.summarize:
         print(json.dumps(summarize(Path(args.summarize)), indent=2))
         return
+    args.abuses = args.abuses.split(",")
+    if not set(args.abuses) <= set(ABUSES):
+        parser.error(f"--abuses: choose from {', '.join(ABUSES)}")
     if args.users < 1 or args.abusers < 0 or args.minutes <= 0:
         parser.error("--users must be >= 1, --abusers >= 0 and --minutes positive")
     output = Path(args.output)
