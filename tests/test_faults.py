@@ -19,12 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scripted_engine import ScriptedEngine, default_reply, is_answer_prompt, wait_until
 from server_harness import running_server
-from speech import synthesize, with_silence
 from test_analyze import make_record
 from test_bench import SETTINGS, answer_b
 
 from voice_livemind.asr.decoder import WhisperDecoder
 from voice_livemind.asr.models import load_whisper
+from voice_livemind.audio.speech_samples import synthesize, with_silence
 from voice_livemind.bench.analyze.runs import load_runs
 from voice_livemind.bench.text_replay import run_bench
 from voice_livemind.cli.main import main as cli_main
