@@ -3,8 +3,9 @@
 The spoken benchmark, the test suite and the benchmarks read texts aloud with the package's own
 TTS. Synthesis is cheap but not free and pyttsx3 is not perfectly reliable, so each text's audio
 is cached under `<cache dir>/speech/<key>.wav`, the key a hash of the text and of the voice as
-the synthesiser reports it (backend and its version, voice name, rate), and `SPEECH_FORMAT`
-(bumped when the way texts are turned into speech changes). A file that cannot be read, or is
+the synthesiser reports it (backend and its version, voice name, rate), of the piece size and
+pause below, and `SPEECH_FORMAT` (bumped when the way texts are turned into speech changes
+otherwise). A file that cannot be read, or is
 too short for its text (a synthesis cut short), is made again.
 
 Texts are spoken a sentence at a time, and through pyttsx3 in pieces of at most
@@ -36,7 +37,7 @@ from .frames import SAMPLE_RATE
 from .sentences import split_sentences
 from .sinks import to_pcm16
 
-SPEECH_FORMAT = 2
+SPEECH_FORMAT = 3
 MAX_PIECE_WORDS = 20
 PIECE_GAP_S = 0.4
 _MIN_S_PER_WORD = 0.15  # espeak speaks ~0.4 s a word at 150 wpm; less means a cut synthesis
@@ -107,7 +108,8 @@ class SpeechCache:
             version = importlib.metadata.version(_BACKEND_PACKAGES.get(synth.backend, "?"))
         except importlib.metadata.PackageNotFoundError:
             version = "?"
-        made_by = [SPEECH_FORMAT, synth.backend, version, synth.voice, synth.rate, text]
+        piecing = [SPEECH_FORMAT, MAX_PIECE_WORDS, PIECE_GAP_S]  # how texts become speech
+        made_by = [*piecing, synth.backend, version, synth.voice, synth.rate, text]
         return hashlib.sha256(json.dumps(made_by).encode()).hexdigest()[:32]
 
     def path(self, text: str) -> Path:
