@@ -20,7 +20,7 @@ from voice_livemind.bench.spoken import from_questions
 from voice_livemind.bench.spoken_record import STAGES
 from voice_livemind.bench.spoken_replay import (
     QUESTION_RATE_WPM,
-    QUESTION_VOICE,
+    QUESTION_VOICES,
     SpokenBench,
     SpokenBenchSettings,
     run_spoken_bench,
@@ -29,7 +29,7 @@ from voice_livemind.livemind.config import Mode, SessionConfig
 from voice_livemind.livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 
 SETTINGS = SpokenBenchSettings(
-    dataset="mmlu", n=1, seed=42, voice=QUESTION_VOICE, rate_wpm=QUESTION_RATE_WPM,
+    dataset="mmlu", n=1, seed=42, voice="piper:en_US-joe-medium", rate_wpm=QUESTION_RATE_WPM,
     asr_model="tiny.en", speculate="livemind", format="u-spi", granularity="sent",
     min_segment_chars=10, end_policy="abort", max_inference_tokens=48, max_answer_tokens=48,
     model="SmolLM2-135M-Instruct", answer_model="SmolLM2-135M-Instruct",
@@ -42,7 +42,8 @@ async def test_one_spoken_question_in_both_modes_resumes_and_analyzes(tmp_path, 
 
     items = from_questions(sample_questions(load_questions("mmlu"), 1))
     speech = SpeechCache(
-        SpeechSynthesizer(QUESTION_RATE_WPM, QUESTION_VOICE), root=tmp_path / "speech"
+        SpeechSynthesizer(QUESTION_RATE_WPM, QUESTION_VOICES["piper"], backend="piper"),
+        root=tmp_path / "speech",
     )
     engine = await VllmEngine.start(model_dir)
     config = SessionConfig(

@@ -33,7 +33,9 @@ from .spoken import SpokenQuestion
 from .spoken_record import build_spoken_record
 from .text_replay import drain_events, run_jobs
 
-QUESTION_VOICE = "gmw/en-us"
+# Who reads the questions: piper, a neural voice a listener would accept, or espeak-ng, a
+# harder robotic one that Whisper mishears more.
+QUESTION_VOICES = {"piper": "en_US-joe-medium", "espeak": "gmw/en-us"}
 QUESTION_RATE_WPM = 150  # conversational; espeak's faster default is hard for tiny.en
 LEAD_SILENCE_S = 0.5  # before the question, as when a person starts talking
 TRAILING_SILENCE_S = 2.0  # after it: room for the end of the utterance to be detected

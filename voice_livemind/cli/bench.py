@@ -54,7 +54,19 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
         help="benchmark your own recordings: DIR holds audio files and answers.jsonl rows "
         '{"file": "q1.wav", "answer": "B", "text": "what is said (optional)"}',
     )
-    spoken.add_argument("--voice", default=None, help="espeak voice reading the questions")
+    spoken.add_argument(
+        "--reader",
+        choices=["piper", "espeak"],
+        default="piper",
+        help="the voice reading the questions: piper (neural) or espeak-ng (harder)",
+    )
+    spoken.add_argument("--voice", default=None, help="that reader's voice name (or piper .onnx)")
+    spoken.add_argument(
+        "--tts",
+        choices=["auto", "pyttsx3", "espeak-ng", "piper"],
+        default="auto",
+        help="the answer's voice (auto: pyttsx3, else espeak-ng)",
+    )
     spoken.add_argument("--rate", type=int, default=None, help="reading speed, words per minute")
     add_asr_args(bench)
     add_common_args(bench, both=True)

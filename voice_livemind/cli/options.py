@@ -106,6 +106,17 @@ def add_asr_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tts_args(parser: argparse.ArgumentParser) -> None:
+    """Which voice speaks the answers."""
+    parser.add_argument(
+        "--tts",
+        choices=["auto", "pyttsx3", "espeak-ng", "piper"],
+        default="auto",
+        help="the answer's voice: auto (pyttsx3, else espeak-ng), or piper, a neural voice "
+        "(the optional extra voice-livemind[piper])",
+    )
+
+
 def whisper_options(args: argparse.Namespace) -> dict[str, object]:
     """The keyword arguments of `asr.models.load_whisper` the command line sets."""
     if args.asr_threads < 1:

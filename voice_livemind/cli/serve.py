@@ -16,7 +16,14 @@ import signal
 import sys
 
 from ..server.access import TOKEN_ENV, AccessPolicy, is_loopback
-from .options import add_asr_args, add_common_args, open_engines, session_config, whisper_options
+from .options import (
+    add_asr_args,
+    add_common_args,
+    add_tts_args,
+    open_engines,
+    session_config,
+    whisper_options,
+)
 
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> None:
@@ -46,6 +53,7 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--answer-instruction", default="", help="appended to the final step")
     serve.add_argument("--verbose", action="store_true", help="log sessions opening and closing")
     add_asr_args(serve)
+    add_tts_args(serve)
     add_common_args(serve)
 
 
@@ -79,6 +87,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             answer_engine=answer_engine,
             asr_model=args.asr_model,
             whisper=whisper_options(args),
+            tts=args.tts,
             speech=not args.no_speech,
         )
         limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout)

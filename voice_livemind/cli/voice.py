@@ -15,7 +15,14 @@ from ..events import Clock, EventBus, JsonlLog
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from ..voice.metrics import VoiceTurn
 from ..voice.pipeline import VoicePipeline
-from .options import add_asr_args, add_common_args, open_engines, session_config, whisper_options
+from .options import (
+    add_asr_args,
+    add_common_args,
+    add_tts_args,
+    open_engines,
+    session_config,
+    whisper_options,
+)
 
 DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by espeak-ng, in voice_livemind/data
 DEMO_ANSWER_WAV = "runs/demo_answer.wav"
@@ -43,6 +50,7 @@ def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--answer-instruction", default=None)
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
         add_asr_args(parser)
+        add_tts_args(parser)
         add_common_args(parser)
 
 
@@ -53,7 +61,7 @@ def _speaker(args: argparse.Namespace, clock: Clock, bus: EventBus, fallback_wav
     if args.no_speech:
         return None
     try:
-        synthesizer = SpeechSynthesizer()
+        synthesizer = SpeechSynthesizer(backend=args.tts)
         if args.speak_to:
             sink = WavSink(args.speak_to)
         else:
@@ -155,7 +163,7 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
     from ..bench.spoken import from_questions, load_recordings
     from ..bench.spoken_replay import (
         QUESTION_RATE_WPM,
-        QUESTION_VOICE,
+        QUESTION_VOICES,
         SpokenBench,
         SpokenBenchSettings,
         run_spoken_bench,
@@ -172,19 +180,23 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
     else:
         source = args.data or args.dataset
         items = from_questions(sample_questions(load_questions(source), n, args.seed))
-        voice, rate = args.voice or QUESTION_VOICE, args.rate or QUESTION_RATE_WPM
+        voice, rate = args.voice or QUESTION_VOICES[args.reader], args.rate or QUESTION_RATE_WPM
     output = Path(args.output or f"runs/{_spoken_run_name(args)}.jsonl")
     if not args.overwrite:
         check_output_free(output)  # before the models load
     recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
-    answer_voice = SpeechSynthesizer()
-    speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice))
+    answer_voice = SpeechSynthesizer(backend=args.tts)
+    reader = None
+    if not args.recordings:
+        backend = "piper" if args.reader == "piper" else "auto"
+        reader = SpeechSynthesizer(rate, voice, backend=backend)
+    speech = SpeechCache(reader) if reader else None
     engine, answer_engine = await open_engines(args)
     settings = SpokenBenchSettings(
         dataset=source,
         n=n,
         seed=args.seed,
-        voice=voice,
+        voice=f"{reader.backend}:{reader.voice}" if reader else None,
         rate_wpm=rate,
         asr_model=args.asr_model or "tiny.en",
         speculate=args.speculate,

@@ -114,6 +114,7 @@ def load_shared(
     asr_model: str | None = None,
     whisper: dict[str, Any] | None = None,
     speech: bool = True,
+    tts: str = "auto",
 ) -> SharedModels:
     """Load Whisper and TTS once for every session (blocking: call before serving).
 
@@ -126,7 +127,7 @@ def load_shared(
     synthesizer = None
     if speech:
         try:
-            synthesizer = SpeechSynthesizer()
+            synthesizer = SpeechSynthesizer(backend=tts)
         except AudioError as exc:
             log.warning("speech output off: %s", exc)
     return SharedModels(
