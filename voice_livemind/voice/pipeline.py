@@ -19,8 +19,9 @@ interrupt the answer and come back as the user's next turn; `barge_in=False` mak
 half duplex instead: while an answer is spoken, and `ECHO_TAIL_S` after, the recogniser gets
 silence in place of the input.
 
-When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
-resumes (`SpeechResumed`) that answer is dropped. The session decides (`SessionConfig.speculate`).
+When speech pauses (`SpeechPaused`) the session may start its answer speculatively, and thinks
+about what was said up to the pause; when speech resumes (`SpeechResumed`) that answer is
+dropped. The session decides (`SessionConfig.speculate`) and schedules the two.
 
 Audio times (`audio_t`) count seconds of the stream; event times `t` are on the pipeline's clock.
 `AudioArrivals` places audio times on the clock by when that audio arrived (a network client
@@ -202,8 +203,9 @@ class VoicePipeline:
                 self._answering = asyncio.create_task(self._answer())
             elif isinstance(event, SpeechPaused) and self._answering is None:
                 # If this pause is the end, the answer's first sentence is then ready to play.
-                prepare = self.speaker.prepare_first_sentence() if self.speaker else None
-                self.session.speculate(on_text=prepare)
+                prepare = self.speaker.prepare_first_sentence if self.speaker else None
+                self.session.speculate(prepare)
+                self.session.mark_pause()  # what was said before the pause is a phrase
             elif isinstance(event, SpeechResumed):
                 self.session.discard_speculation("speech resumed")
 
