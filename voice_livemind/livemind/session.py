@@ -59,6 +59,7 @@ from ..llm.base import (
     SamplingSettings,
     Usage,
     abort_in_background,
+    complete,
 )
 from .actions import parse_action
 from .config import EndPolicy, Mode, SessionConfig
@@ -140,6 +141,12 @@ class LiveMindSession:
         """Append newly arrived input."""
         if text:
             self._on_input(self._input + text)
+
+    def set_mode(self, mode: Mode) -> None:
+        """LiveMind or the baseline from the next turn on; between turns only."""
+        if self._input or self._ended:
+            raise RuntimeError("the mode can change between turns only")
+        self.config = replace(self.config, mode=mode)
 
     def revise(self, text: str) -> None:
         """Replace the whole input of this turn; inferences on the unchanged prefix are kept."""
@@ -243,7 +250,7 @@ class LiveMindSession:
                 return
             self._publish(InferenceStarted, call_id=call_id, new_text=new_text)
             self._in_flight, self._in_flight_prefix_chars = call_id, len(prefix)
-            reply, usage = await self._complete(self.engine, messages, settings, call_id)
+            reply, usage = await complete(self.engine, messages, settings, call_id)
         except asyncio.CancelledError as cancelled:
             if self._in_flight == call_id:
                 # The reason travels as the cancel message ("input ended" from `end()`).
@@ -274,20 +281,6 @@ class LiveMindSession:
         )
         if action.kind.value == "inference":
             self._prepare_again()
-
-    async def _complete(
-        self,
-        engine: ChatEngine,
-        messages: list[Message],
-        settings: SamplingSettings,
-        call_id: str,
-    ) -> tuple[str, Usage]:
-        parts: list[str] = []
-        usage = Usage()
-        async for chunk in engine.stream(messages, settings, call_id):
-            parts.append(chunk.text)
-            usage = chunk.usage or usage
-        return "".join(parts), usage
 
     async def _fit(
         self,
