@@ -296,3 +296,39 @@ def test_the_speculate_setting_takes_its_names_and_nothing_else():
         SessionConfig(speculate=True)  # once silently meant "off" in a benchmark script
     with pytest.raises(ValueError):
         SessionConfig(speculate="sometimes")
+
+
+# --- with vLLM: the two requests really share the engine ----------------------------------------
+
+
+@pytest.mark.engine
+async def test_with_vllm_an_inference_in_flight_survives_the_pause_answer(model_dir):
+    from voice_livemind.events import InferenceDone, InferenceStarted
+    from voice_livemind.llm.base import SamplingSettings
+    from voice_livemind.llm.vllm_engine import VllmEngine
+
+    engine = await VllmEngine.start(model_dir)
+    try:
+        config = SessionConfig(answer=SamplingSettings(max_tokens=24, repetition_penalty=1.1))
+        session = LiveMindSession(engine, config)
+        events = session.bus.subscribe()
+        seen: list = []
+        session.feed("A farmer has 17 sheep and buys 5 more. How many sheep does he have? He")
+        while not of_type(seen, InferenceStarted):
+            seen.append(await asyncio.wait_for(events.get(), timeout=120))
+        assert session.speculate()  # the inference was sent: both run at once
+        await asyncio.wait_for(session.until_idle(), timeout=120)
+        seen += drain(events)
+        assert not of_type(seen, InferenceAborted)
+        (done,) = of_type(seen, InferenceDone)
+        speculations = of_type(seen, SpeculationStarted)
+        if done.action == "inference":  # an answer that uses it was started after it landed
+            assert len(speculations) == 2 and speculations[1].t >= done.t
+        result = await asyncio.wait_for(session.end(), timeout=120)
+        seen += drain(events)
+        (started,) = of_type(seen, AnswerStarted)
+        assert started.speculative and result.answer.strip()
+        assert started.call_id in {s.call_id for s in speculations}
+        await session.close()
+    finally:
+        await engine.close()

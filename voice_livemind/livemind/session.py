@@ -314,6 +314,20 @@ class LiveMindSession:
                     f"the {engine.context_tokens}-token context of {engine.name}"
                 )
 
+    async def warm_up(self) -> None:
+        """One inference-shaped call and one answer-shaped call on a throwaway prompt,
+        published nowhere: the first question then pays neither for compiling the action
+        grammar nor for the engine's first requests."""
+        cfg = self.config
+        inference = inference_messages(cfg.prompt_format, [], (), "The sky is blue today.")
+        await complete(
+            self.engine, inference, replace(cfg.inference, max_tokens=4), f"{self._id}-warm-i"
+        )
+        answer: list[Message] = [{"role": "user", "content": "Say hello."}]
+        await complete(
+            self.answer_engine, answer, replace(cfg.answer, max_tokens=2), f"{self._id}-warm-a"
+        )
+
     # -- speculation: the answer prepared during a pause -------------------------------------
 
     def speculate(self, prepare: Callable[[], Callable[[str], None]] | None = None) -> bool:
