@@ -328,6 +328,22 @@ class LiveMindSession:
             self.answer_engine, answer, replace(cfg.answer, max_tokens=2), f"{self._id}-warm-a"
         )
 
+    # -- what LiveMind knows about the end of the turn ----------------------------------------
+
+    @property
+    def question_complete(self) -> bool | None:
+        """What the latest inference says about the input so far: True when it inferred on all
+        of it, False when it chose to wait for more, None when it has not read all of it."""
+        steps = self.memory.steps
+        if not steps or self.memory.consumed_text.strip() != self._input.strip():
+            return None
+        return steps[-1].action.kind.value == "inference"
+
+    @property
+    def answer_ready(self) -> bool:
+        """An answer prepared in this pause, on the input so far, is streaming."""
+        return any(s.streaming and s.text == self._input for s in self._speculations())
+
     # -- speculation: the answer prepared during a pause -------------------------------------
 
     def speculate(self, prepare: Callable[[], Callable[[str], None]] | None = None) -> bool:
