@@ -178,3 +178,13 @@ def test_the_demo_shows_inferences_while_the_question_is_spoken_and_starts_quiet
     assert any(line.startswith("Answer: ") for line in lines)
     noise = ("Triton", "FutureWarning", "NUMA", "Loading safetensors", "INFO")
     assert not [word for word in noise if word in done.stdout + done.stderr]
+
+
+def test_fused_endpointing_keeps_the_full_silence_as_the_vads_fallback():
+    from voice_livemind.cli.voice import _endpointing
+
+    assert _endpointing(build_parser().parse_args(["replay", "q.wav"])) == (None, None, None)
+    args = build_parser().parse_args(["demo", "--endpointing", "fused"])
+    endpointing, smart_turn, asr_config = _endpointing(args)
+    assert asr_config.vad.min_silence_s == endpointing.full_silence_s
+    assert smart_turn is not None  # pipecat-ai's data files are installed for the tests

@@ -48,6 +48,13 @@ def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--answer-instruction", default=None)
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
         parser.add_argument(
+            "--endpointing",
+            choices=["silence", "fused"],
+            default="silence",
+            help="how a turn ends: the VAD's fixed silence, or a silence chosen per pause from "
+            "Smart Turn, the transcript and LiveMind's state (the fixed one as fallback)",
+        )
+        parser.add_argument(
             "--verbose",
             action="store_true",
             help="show the libraries' output while models load (by default it goes to "
@@ -111,10 +118,11 @@ async def run_voice(args: argparse.Namespace) -> int:
     timings: dict[str, float] = {}
     clock, bus = Clock(), EventBus()
     speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
+    endpointing, smart_turn, asr_config = _endpointing(args)
     with contextlib.nullcontext() if args.verbose else output_hidden(STARTUP_LOG):
         started = time.monotonic()
         recognizer = await asyncio.to_thread(
-            create_recognizer, args.asr_model, **whisper_options(args)
+            create_recognizer, args.asr_model, asr_config, **whisper_options(args)
         )
         engine, answer_engine = await open_engines(args)
         timings["models"] = time.monotonic() - started
@@ -137,7 +145,14 @@ async def run_voice(args: argparse.Namespace) -> int:
     if view:
         view.ready(args.mode, args.command, engine.name, timings)
     try:
-        pipeline = VoicePipeline(recognizer, session, speaker, barge_in=_barge_in(args, speaker))
+        pipeline = VoicePipeline(
+            recognizer,
+            session,
+            speaker,
+            barge_in=_barge_in(args, speaker),
+            endpointing=endpointing,
+            smart_turn=smart_turn,
+        )
         turns = await pipeline.run(aiter(source))
     finally:
         await session.close()
@@ -151,6 +166,26 @@ async def run_voice(args: argparse.Namespace) -> int:
                 await e.close()
     _report(args, view, turns)
     return 0
+
+
+def _endpointing(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(endpointing config, Smart Turn or None, recogniser config) for `--endpointing`."""
+    if args.endpointing == "silence":
+        return None, None, None
+    from ..asr.recognizer import RecognizerConfig
+    from ..asr.vad import VadConfig
+    from ..turn.acoustic import SmartTurn, SmartTurnUnavailable
+    from ..turn.fusion import EndpointingConfig
+
+    endpointing = EndpointingConfig()
+    try:
+        smart_turn = SmartTurn()
+    except SmartTurnUnavailable as exc:
+        print(f"endpointing without the acoustic signal: {exc}", file=sys.stderr)
+        smart_turn = None
+    # The VAD's own silence is the fallback when nothing vouches for an earlier end.
+    vad = VadConfig(min_silence_s=endpointing.full_silence_s)
+    return endpointing, smart_turn, RecognizerConfig(vad=vad)
 
 
 async def _warm_up(session: Any, recognizer: Any, speaker: Any) -> None:
