@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the speech synthesis test helper
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CLIP = "A small population of birds is blown to an isolated island by a hurricane and settles."
@@ -61,9 +60,8 @@ async def _inferences(engine: Any, stop: asyncio.Event, counter: list[int]) -> N
 
 
 async def _measure(niceness: int) -> dict[str, tuple[float, float, float]]:
-    from speech import synthesize
-
     from voice_livemind.asr import WhisperDecoder, load_whisper
+    from voice_livemind.audio.speech_samples import synthesize
     from voice_livemind.llm.vllm_engine import VllmEngine
 
     engine = await VllmEngine.start(None, niceness=niceness)

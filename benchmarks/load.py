@@ -32,10 +32,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from speech import BENCH_QUESTIONS, synthesize, trim_silence  # espeak-ng, cached by text
-
+from voice_livemind.audio.speech_samples import BENCH_QUESTIONS, synthesize, trim_silence
 from voice_livemind.server.client import LiveMindClient
 
 LEAD_S, TRAIL_S = 0.3, 1.5  # silence before the question, and after it (the VAD's endpoint)

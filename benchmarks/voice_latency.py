@@ -14,15 +14,11 @@ import asyncio
 import json
 import statistics
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from speech import BENCH_QUESTIONS, synthesize, with_silence
 
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.audio import ArraySource, NullSink, SentenceSpeaker, SpeechSynthesizer
 from voice_livemind.audio.sources import decode_file
+from voice_livemind.audio.speech_samples import BENCH_QUESTIONS, synthesize, with_silence
 from voice_livemind.cli.voice import TRAILING_SILENCE_S, demo_audio
 from voice_livemind.events import Clock, EventBus
 from voice_livemind.livemind.config import Mode, SessionConfig

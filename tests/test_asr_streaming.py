@@ -11,7 +11,6 @@ import itertools
 
 import numpy as np
 import pytest
-from speech import SAMPLE_RATE, concat, noise, silence, synthesize, trim_silence, with_silence
 
 from voice_livemind.asr import (
     AsrDecoded,
@@ -27,6 +26,15 @@ from voice_livemind.asr import (
 )
 from voice_livemind.asr.vad import VadConfig
 from voice_livemind.asr.wer import wer
+from voice_livemind.audio.speech_samples import (
+    SAMPLE_RATE,
+    concat,
+    noise,
+    silence,
+    synthesize,
+    trim_silence,
+    with_silence,
+)
 
 # Ordinary sentences: tiny.en mishears espeak's isolated option letters ("B" -> "the").
 QUESTIONS = [

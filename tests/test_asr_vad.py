@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from speech import SAMPLE_RATE, concat, noise, silence, synthesize, trim_silence, with_silence
 
 from voice_livemind.asr.vad import StreamingVad, VadConfig
+from voice_livemind.audio.speech_samples import (
+    SAMPLE_RATE,
+    concat,
+    noise,
+    silence,
+    synthesize,
+    trim_silence,
+    with_silence,
+)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from voice_livemind.audio import (
     clean_for_speech,
     split_sentences,
 )
+from voice_livemind.audio.frames import resample
 from voice_livemind.events import Clock, ErrorEvent, Event
 
 FOX = "The quick brown fox jumps over the lazy dog."
@@ -364,3 +365,100 @@ async def test_speaker_with_real_tts_writes_every_sentence(
         assert wav.getframerate() == 22050
         assert wav.getnframes() / 22050 == pytest.approx(sum(alone), rel=0.05)
     assert report.audio_s == pytest.approx(sum(alone), rel=0.05)
+
+
+# --- the neural voice (piper) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def piper() -> SpeechSynthesizer:
+    try:
+        return SpeechSynthesizer(backend="piper")
+    except TtsError as exc:
+        pytest.skip(f"piper unavailable: {exc}")
+
+
+async def test_piper_speech_is_understood_by_whisper(piper: SpeechSynthesizer) -> None:
+    from voice_livemind.asr import load_whisper
+    from voice_livemind.asr.wer import wer
+
+    text = (
+        "Water boils at a lower temperature on a high mountain, because the air is thinner. "
+        "What is the reason for the lower boiling point?"
+    )
+    fast = SpeechSynthesizer(backend="piper", output_rate=16_000)
+    samples, rate = await fast.synthesize(text)
+    assert rate == 16_000 and samples.dtype == np.float32
+    segments, _ = load_whisper().transcribe(samples, language="en", beam_size=1)
+    heard = " ".join(s.text for s in segments)
+    assert wer(text, heard) <= 0.1, heard
+
+
+async def test_piper_voice_names_itself_and_follows_the_rate(piper: SpeechSynthesizer) -> None:
+    assert (piper.backend, piper.voice, piper.rate, piper.sample_rate) == (
+        "piper",
+        "en_US-joe-medium",
+        None,  # the voice's own pace
+        22050,
+    )
+    slow = seconds(await SpeechSynthesizer(rate=100, backend="piper").synthesize(FOX))
+    fast = seconds(await SpeechSynthesizer(rate=250, backend="piper").synthesize(FOX))
+    assert fast < 0.6 * slow
+    assert len((await piper.synthesize("  "))[0]) == 0
+    # No sampling noise: the same text is the same audio, here and on any machine.
+    first, again = piper.synthesize_blocking(FOX)[0], (await piper.synthesize(FOX))[0]
+    assert np.array_equal(first, again)
+
+
+def test_piper_voice_file_that_is_missing_fails_with_one_line(tmp_path: Path) -> None:
+    with pytest.raises(TtsError, match=r"no such file") as caught:
+        SpeechSynthesizer(backend="piper", voice=str(tmp_path / "nobody.onnx"))
+    assert "\n" not in str(caught.value)
+    with pytest.raises(TtsError, match=r"unknown speech backend 'festival'"):
+        SpeechSynthesizer(backend="festival")  # type: ignore[arg-type]
+
+
+def test_without_piper_construction_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['piper'] = None\n"  # as if piper-tts were not installed
+        "from voice_livemind.audio import SpeechSynthesizer, TtsError\n"
+        "try:\n    SpeechSynthesizer(backend='piper')\nexcept TtsError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "voice-livemind[piper]" in done.stdout and done.stdout.count("\n") == 1
+
+
+async def test_speaker_streams_sentences_in_the_piper_voice(
+    piper: SpeechSynthesizer, tmp_path: Path
+) -> None:
+    answer = "Sheep are counted. The farmer has 17 sheep! Is that right? Yes, about 1.5 dozen."
+    pieces = [answer[i : i + 5] for i in range(0, len(answer), 5)]
+    with WavSink(tmp_path / "answer.wav") as sink:
+        report = await SentenceSpeaker(piper, sink).speak(deltas(*pieces))
+    assert report.sentences == tuple(split_sentences(answer)) and not report.errors
+    assert report.first_audio_t is not None and report.first_audio_t < report.done_t
+    with wave.open(str(tmp_path / "answer.wav"), "rb") as wav:
+        assert wav.getframerate() == 22050
+        assert wav.getnframes() / 22050 == pytest.approx(report.audio_s, rel=0.01)
+    assert 3.0 < report.audio_s < 12.0  # 16 words
+
+
+def test_resampling_keeps_speech_band_and_removes_what_16_khz_cannot_hold() -> None:
+    t = np.arange(22050 * 2) / 22050
+    tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    out = resample(tone, 22050, 16_000)
+    assert out.dtype == np.float32 and len(out) == pytest.approx(32_000, abs=2)
+    spectrum = np.abs(np.fft.rfft(out))
+    assert np.argmax(spectrum) * 16_000 / len(out) == pytest.approx(440, abs=1)
+    # 10 kHz is above 16 kHz's Nyquist limit: filtered out, not folded back to 6 kHz
+    high = resample(np.sin(2 * np.pi * 10_000 * t).astype(np.float32), 22050, 16_000)
+    assert float(np.sqrt(np.mean(high**2))) < 0.01
+    assert np.array_equal(resample(tone, 16_000, 16_000), tone)  # same rate: untouched
+    assert len(resample(tone[:0], 22050)) == 0

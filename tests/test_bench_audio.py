@@ -42,10 +42,7 @@ async def test_one_spoken_question_in_both_modes_resumes_and_analyzes(tmp_path, 
 
     items = from_questions(sample_questions(load_questions("mmlu"), 1))
     speech = SpeechCache(
-        SpeechSynthesizer(QUESTION_RATE_WPM, QUESTION_VOICE),
-        QUESTION_VOICE,
-        QUESTION_RATE_WPM,
-        root=tmp_path / "speech",
+        SpeechSynthesizer(QUESTION_RATE_WPM, QUESTION_VOICE), root=tmp_path / "speech"
     )
     engine = await VllmEngine.start(model_dir)
     config = SessionConfig(

@@ -8,10 +8,16 @@ import asyncio
 
 import pytest
 from scripted_engine import ScriptedEngine, drain, is_answer_prompt, wait_until
-from speech import concat, silence, synthesize, trim_silence, with_silence
 
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.audio import ArraySource
+from voice_livemind.audio.speech_samples import (
+    concat,
+    silence,
+    synthesize,
+    trim_silence,
+    with_silence,
+)
 from voice_livemind.events import (
     AnswerDelta,
     AnswerStarted,

@@ -5,28 +5,30 @@ from __future__ import annotations
 import json
 
 import pytest
-from speech import silence, write_wav
 
 from voice_livemind.asr.wer import word_errors
+from voice_livemind.audio.speech_samples import silence, write_wav
 from voice_livemind.bench.datasets import DatasetError, Question
 from voice_livemind.bench.spoken import from_questions, load_recordings, spoken_text
 
 Q = Question("q1", "mmlu", "astronomy", "Which planet is red?", ("Mars.", "Venus", "Earth"), "A")
 
 
-def test_a_question_is_read_with_its_options_after_their_letters():
-    assert spoken_text(Q) == "Which planet is red? Options. A, Mars. B, Venus. C, Earth."
-    blank = Question("q2", "mmlu", "x", "Scenario 1 | I ran ___ fast", ("a", "b"), "B")
-    assert spoken_text(blank).startswith("Scenario 1, I ran blank fast. Options.")
+def test_a_question_is_read_with_each_option_named_by_its_letter():
+    assert spoken_text(Q) == (
+        "Which planet is red? Option A: Mars. Option B: Venus. Option C: Earth."
+    )
+    blank = Question("q2", "mmlu", "x", "Scenario 1 | I ran ___ fast", ("a\nb", "c | d"), "B")
+    assert spoken_text(blank) == ("Scenario 1, I ran blank fast. Option A: a b. Option B: c, d.")
     [item] = from_questions([Q])
     assert item.id == "q1" and item.text == spoken_text(Q) and item.audio_file is None
 
 
 def test_transcript_scoring_is_word_error_rate_against_what_was_said():
     said = spoken_text(Q)
-    heard = "Which planet is red? Options. A, Mars. Be Venus. See Earth."
+    heard = "Which planet is red? Option A, Mars. Option be Venus. Option see Earth."
     errors = word_errors(said, heard)
-    assert (errors.edits, errors.reference_words) == (2, 11)
+    assert (errors.edits, errors.reference_words) == (2, 13)
     assert word_errors(said, said.lower().replace(",", "")).edits == 0
 
 
@@ -39,14 +41,14 @@ def write_folder(tmp_path, rows: list[str]):
 
 def test_recordings_folder_is_loaded_with_defaults(tmp_path):
     folder = write_folder(tmp_path, [
-        json.dumps({"file": "q1.wav", "answer": "b", "text": "Is it B? Options. A, no. B, yes."}),
+        json.dumps({"file": "q1.wav", "answer": "b", "text": "B? Option A: no. Option B: yes."}),
         "",
         json.dumps({"file": "q2.flac", "answer": "F", "id": "six", "options": 6,
                     "category": "mine"}),
     ])  # fmt: skip
     first, second = load_recordings(folder)
     assert first.id == "q1" and first.question.answer == "B" and first.question.letters[-1] == "D"
-    assert first.text.startswith("Is it B?") and first.audio_file == folder / "q1.wav"
+    assert first.text.startswith("B? Option A") and first.audio_file == folder / "q1.wav"
     assert second.id == "six" and second.text is None and second.question.category == "mine"
     assert second.question.letters == tuple("ABCDEF")
 

@@ -14,11 +14,18 @@ import wave
 
 import pytest
 from scripted_engine import ScriptedEngine, is_answer_prompt
-from speech import concat, noise, silence, synthesize, with_silence, write_wav
 
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.asr.wer import wer
 from voice_livemind.audio import ArraySource, SentenceSpeaker, SpeechSynthesizer, WavSink
+from voice_livemind.audio.speech_samples import (
+    concat,
+    noise,
+    silence,
+    synthesize,
+    with_silence,
+    write_wav,
+)
 from voice_livemind.events import Clock, EventBus
 from voice_livemind.livemind.config import SessionConfig
 from voice_livemind.livemind.session import LiveMindSession

@@ -42,3 +42,19 @@ class AudioFrame:
     def end(self) -> float:
         """Stream time just after the last sample."""
         return self.t + self.duration
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 `audio` at `to_rate`, band-limited (FFmpeg's swresample through PyAV, which
+    faster-whisper already needs): a synthesiser's 22.05 kHz speech for the recogniser, whose
+    features would alias with plain interpolation."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if from_rate == to_rate or len(audio) == 0:
+        return audio
+    import av  # here, not at import: only resampling callers need it
+
+    frame = av.AudioFrame.from_ndarray(audio[None, :], format="flt", layout="mono")
+    frame.sample_rate = from_rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to_rate)
+    blocks = [*resampler.resample(frame), *resampler.resample(None)]  # None: flush the tail
+    return np.concatenate([block.to_ndarray()[0] for block in blocks]).astype(np.float32)

@@ -1,19 +1,25 @@
 """Spoken versions of texts, synthesised once and kept on disk by a hash of what makes them.
 
-The spoken benchmark reads every question aloud with the package's own TTS. Synthesis is cheap
-but not free and pyttsx3 is not perfectly reliable, so each text's audio is cached under
-`<cache dir>/speech/<key>.wav`, the key a hash of the text, the voice, the rate, the backend
-and its version, and `SPEECH_FORMAT` (bumped when the way texts are turned into speech changes).
-A file that cannot be read, or is too short for its text (a synthesis cut short), is made again.
+The spoken benchmark, the test suite and the benchmarks read texts aloud with the package's own
+TTS. Synthesis is cheap but not free and pyttsx3 is not perfectly reliable, so each text's audio
+is cached under `<cache dir>/speech/<key>.wav`, the key a hash of the text and of the voice as
+the synthesiser reports it (backend and its version, voice name, rate), of the piece size and
+pause below, and `SPEECH_FORMAT` (bumped when the way texts are turned into speech changes
+otherwise). A file that cannot be read, or is
+too short for its text (a synthesis cut short), is made again.
 
-Long texts are spoken in pieces of at most `MAX_PIECE_WORDS` words (sentences, then clauses):
-pyttsx3's espeak driver drops long texts now and then. Each piece's leading and trailing
-silence is trimmed and the pieces are joined with `PIECE_GAP_S` of silence, a natural pause
-between sentences that stays well under the 0.6 s that ends an utterance.
+Texts are spoken a sentence at a time, and through pyttsx3 in pieces of at most
+`MAX_PIECE_WORDS` words (sentences, then clauses): pyttsx3's espeak driver drops long texts now
+and then. Other backends keep whole sentences, so a neural voice's intonation spans the
+sentence. Each piece's leading and trailing silence is trimmed and the pieces are joined with
+`PIECE_GAP_S` of silence: a reader's pause between sentences, as long as espeak-ng's own at
+150 words a minute (piper's own, about 0.2 s, is too short for the recogniser to hear as a
+pause), and well under the 0.6 s of silence that ends an utterance.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.metadata
 import json
@@ -31,11 +37,15 @@ from .frames import SAMPLE_RATE
 from .sentences import split_sentences
 from .sinks import to_pcm16
 
-SPEECH_FORMAT = 1
+SPEECH_FORMAT = 3
 MAX_PIECE_WORDS = 20
-PIECE_GAP_S = 0.3
+PIECE_GAP_S = 0.4
 _MIN_S_PER_WORD = 0.15  # espeak speaks ~0.4 s a word at 150 wpm; less means a cut synthesis
 _ATTEMPTS = 3
+
+
+# The distribution whose version goes into the key, per backend (espeak-ng's binary: none).
+_BACKEND_PACKAGES = {"pyttsx3": "pyttsx3", "piper": "piper-tts"}
 
 
 class NamedSynthesizer(Protocol):
@@ -44,11 +54,20 @@ class NamedSynthesizer(Protocol):
     @property
     def backend(self) -> str: ...
 
-    async def synthesize(self, text: str) -> tuple[np.ndarray, int]: ...
+    @property
+    def voice(self) -> str: ...
+
+    @property
+    def rate(self) -> int | None: ...
+
+    def synthesize_blocking(self, text: str) -> tuple[np.ndarray, int]: ...
 
 
-def speech_pieces(text: str, max_words: int = MAX_PIECE_WORDS) -> list[str]:
-    """`text` cut into pieces pyttsx3 speaks reliably: sentences, then clauses, then words."""
+def speech_pieces(text: str, max_words: int | None = MAX_PIECE_WORDS) -> list[str]:
+    """`text` cut into pieces pyttsx3 speaks reliably: sentences, then clauses, then words.
+    `max_words` None: sentences only."""
+    if max_words is None:
+        return split_sentences(text)
     pieces: list[str] = []
     for sentence in split_sentences(text):
         clauses = re.split(r"(?<=[,;:])\s+", sentence)
@@ -75,36 +94,38 @@ def trim_silence(audio: np.ndarray, threshold_db: float = -40.0) -> np.ndarray:
 
 
 class SpeechCache:
-    """`await cache.speech(text)` -> 16 kHz mono float32, synthesised at most once per machine."""
+    """`await cache.speech(text)` (or `speech_blocking` without an event loop) -> 16 kHz mono
+    float32, synthesised at most once per machine and voice."""
 
-    def __init__(
-        self, synthesizer: NamedSynthesizer, voice: str, rate: int, root: Path | None = None
-    ) -> None:
+    def __init__(self, synthesizer: NamedSynthesizer, root: Path | None = None) -> None:
         self.synthesizer = synthesizer
-        self.voice, self.rate = voice, rate
         self.root = (root or cache_dir() / "speech").expanduser()
         self.hits = self.misses = 0
 
     def key(self, text: str) -> str:
-        backend = self.synthesizer.backend
+        synth = self.synthesizer
         try:
-            version = importlib.metadata.version(backend)
+            version = importlib.metadata.version(_BACKEND_PACKAGES.get(synth.backend, "?"))
         except importlib.metadata.PackageNotFoundError:
             version = "?"
-        made_by = [SPEECH_FORMAT, backend, version, self.voice, self.rate, text]
+        piecing = [SPEECH_FORMAT, MAX_PIECE_WORDS, PIECE_GAP_S]  # how texts become speech
+        made_by = [*piecing, synth.backend, version, synth.voice, synth.rate, text]
         return hashlib.sha256(json.dumps(made_by).encode()).hexdigest()[:32]
 
     def path(self, text: str) -> Path:
         return self.root / f"{self.key(text)}.wav"
 
     async def speech(self, text: str) -> np.ndarray:
+        return await asyncio.to_thread(self.speech_blocking, text)
+
+    def speech_blocking(self, text: str) -> np.ndarray:
         path = self.path(text)
         cached = _read_cached(path, text)
         if cached is not None:
             self.hits += 1
             return cached
         self.misses += 1
-        audio, rate = await self._synthesize(text)
+        audio, rate = self._synthesize(text)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         _write_wav(tmp, audio, rate)
@@ -114,12 +135,13 @@ class SpeechCache:
             raise TtsError(f"speech for {text[:40]!r} could not be read back from {path}")
         return samples
 
-    async def _synthesize(self, text: str) -> tuple[np.ndarray, int]:
+    def _synthesize(self, text: str) -> tuple[np.ndarray, int]:
         parts: list[np.ndarray] = []
         rate = 0
-        for piece in speech_pieces(text):
+        max_words = MAX_PIECE_WORDS if self.synthesizer.backend == "pyttsx3" else None
+        for piece in speech_pieces(text, max_words):
             for _ in range(_ATTEMPTS):  # the espeak driver's cancel race strikes now and then
-                samples, rate = await self.synthesizer.synthesize(piece)
+                samples, rate = self.synthesizer.synthesize_blocking(piece)
                 samples = trim_silence(samples)
                 if len(samples) / rate >= _MIN_S_PER_WORD * len(piece.split()):
                     break

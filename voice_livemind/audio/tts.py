@@ -1,9 +1,11 @@
 """Text to speech, one sentence at a time, on one dedicated worker thread.
 
-Two backends behind `SpeechSynthesizer`:
+Three backends behind `SpeechSynthesizer`:
 - "pyttsx3" (espeak-ng through its C library; SAPI5/NSSS on other systems), the default;
 - "espeak-ng": the `espeak-ng --stdout` binary in a subprocess, used when pyttsx3 is missing
-  or cannot start.
+  or cannot start;
+- "piper": a neural voice (`piper_tts.py`), an optional extra; chosen by name only, never by
+  "auto", since piper-tts is GPL-3.0.
 
 How pyttsx3 2.99 + espeak-ng 1.51 behave, and so why the code looks like this:
 - `runAndWait()` returns ~10 ms after queueing, before espeak (asynchronous) has written the
@@ -38,8 +40,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .errors import TtsError, one_line
+from .frames import resample
+from .piper_tts import PiperBackend
 
-Backend = Literal["auto", "pyttsx3", "espeak-ng"]
+Backend = Literal["auto", "pyttsx3", "espeak-ng", "piper"]
 DEFAULT_RATE = 175  # words per minute: espeak-ng's own default (pyttsx3 would set 200)
 
 
@@ -86,6 +90,8 @@ def _tts_worker() -> _DaemonThread:
 
 class _Backend(Protocol):
     name: str
+    voice_name: str  # what the engine speaks with, for cache keys ("default": the engine's)
+    rate: int | None  # words per minute; None: the voice's own pace
 
     def start(self) -> int:
         """Check the engine works (synthesise a probe); return its sample rate."""
@@ -100,8 +106,11 @@ class SpeechSynthesizer:
     Construction starts the engine and speaks a probe on the worker thread, blocking for up to
     ~0.5 s the first time (importing pyttsx3): create it before the conversation starts.
 
-    `rate`: words per minute (default 175); `voice`: an espeak voice such as "en-us" or
-    "gmw/en-gb" (default: the engine's). Raises `TtsError` at construction if no backend works.
+    `rate`: words per minute (espeak default 175; piper default: the voice's own pace);
+    `voice`: an espeak voice such as "en-us" or "gmw/en-gb" (default: the engine's), or for
+    piper a voice file (default: the packaged en_US-joe-medium). `output_rate`: resample every
+    synthesis to this rate (16000 for the recogniser); None keeps the engine's own.
+    Raises `TtsError` at construction if no backend works.
     """
 
     def __init__(
@@ -110,17 +119,22 @@ class SpeechSynthesizer:
         voice: str | None = None,
         backend: Backend = "auto",
         timeout_s: float = 20.0,
+        output_rate: int | None = None,
     ) -> None:
+        if backend not in _BACKENDS and backend != "auto":
+            choices = ", ".join(["auto", *_BACKENDS])
+            raise TtsError(f"unknown speech backend {backend!r}: choose one of {choices}")
         names = ["pyttsx3", "espeak-ng"] if backend == "auto" else [backend]
         failures: list[str] = []
         for name in names:
             engine = _BACKENDS[name](rate=rate, voice=voice, timeout_s=timeout_s)
             try:
-                self.sample_rate = _tts_worker().submit(engine.start).result()
+                engine_rate = _tts_worker().submit(engine.start).result()
             except Exception as exc:  # anything a backend raises means: try the next one
                 failures.append(one_line(exc))
                 continue
             self._engine: _Backend = engine
+            self.sample_rate = output_rate or engine_rate
             return
         raise TtsError("no speech synthesiser works: " + "; ".join(failures))
 
@@ -128,11 +142,29 @@ class SpeechSynthesizer:
     def backend(self) -> str:
         return self._engine.name
 
+    @property
+    def voice(self) -> str:
+        return self._engine.voice_name
+
+    @property
+    def rate(self) -> int | None:
+        return self._engine.rate
+
     async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
         if not text.strip():
             return np.zeros(0, dtype=np.float32), self.sample_rate
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_tts_worker(), self._engine.synthesize, text)
+        return await loop.run_in_executor(_tts_worker(), self._synthesize, text)
+
+    def synthesize_blocking(self, text: str) -> tuple[np.ndarray, int]:
+        """`synthesize` for callers without an event loop (test and benchmark speech)."""
+        if not text.strip():
+            return np.zeros(0, dtype=np.float32), self.sample_rate
+        return _tts_worker().submit(self._synthesize, text).result()
+
+    def _synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        samples, rate = self._engine.synthesize(text)
+        return resample(samples, rate, self.sample_rate), self.sample_rate
 
 
 def _read_wav(data: bytes | Path) -> tuple[np.ndarray, int]:
@@ -166,6 +198,7 @@ class _Pyttsx3Backend:
 
     def __init__(self, rate: int | None, voice: str | None, timeout_s: float) -> None:
         self.rate, self.voice, self.timeout_s = rate or DEFAULT_RATE, voice, timeout_s
+        self.voice_name = voice or "default"
 
     def start(self) -> int:
         return self.synthesize("ok")[1]
@@ -296,7 +329,8 @@ class _EspeakNgBackend:
 
     def __init__(self, rate: int | None, voice: str | None, timeout_s: float) -> None:
         self.binary = shutil.which("espeak-ng")
-        self.options = ["-s", str(rate or DEFAULT_RATE), *(["-v", voice] if voice else [])]
+        self.rate, self.voice_name = rate or DEFAULT_RATE, voice or "default"
+        self.options = ["-s", str(self.rate), *(["-v", voice] if voice else [])]
         self.timeout_s = timeout_s
 
     def start(self) -> int:
@@ -322,7 +356,8 @@ class _EspeakNgBackend:
         return _read_wav(done.stdout)
 
 
-_BACKENDS: dict[str, type[_Pyttsx3Backend] | type[_EspeakNgBackend]] = {
+_BACKENDS: dict[str, type[_Pyttsx3Backend] | type[_EspeakNgBackend] | type[PiperBackend]] = {
     "pyttsx3": _Pyttsx3Backend,
     "espeak-ng": _EspeakNgBackend,
+    "piper": PiperBackend,
 }

@@ -6,7 +6,7 @@ or a recording on disk.
 
 A recordings folder holds audio files and `answers.jsonl`, one JSON object a line:
 
-    {"file": "q1.wav", "answer": "B", "text": "What is ... Options: A, ... B, ..."}
+    {"file": "q1.wav", "answer": "B", "text": "What is ...? Option A: ... Option B: ..."}
 
 `file` (relative to the folder; any format FFmpeg reads) and `answer` (the correct letter) are
 required; `text` (what is said, for word error rate), `id` (default: the file name without its
@@ -38,16 +38,16 @@ class SpokenQuestion:
 
 
 def spoken_text(question: Question) -> str:
-    """How a person would read the question out: the question, then "Options." and each
-    option after its letter ("A, the first option. B, ...")."""
+    """How a person reads the question out: the question, then each option as a sentence
+    named by its letter ("Option A: the first option. Option B: ...")."""
     said = " ".join(_speakable(question.question).split())
     if said and said[-1] not in ".?!:":
         said += "."
     options = " ".join(
-        f"{letter}, {_speakable(option).rstrip(' .')}."
+        f"Option {letter}: {' '.join(_speakable(option).split()).rstrip(' .')}."
         for letter, option in zip(question.letters, question.options, strict=True)
     )
-    return f"{said} Options. {options}"
+    return f"{said} {options}"
 
 
 def _speakable(text: str) -> str:

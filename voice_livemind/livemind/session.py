@@ -65,7 +65,7 @@ from .actions import parse_action
 from .config import EndPolicy, Mode, SessionConfig
 from .memory import InferenceMemory, common_prefix_len
 from .prompts import baseline_messages, final_messages, inference_messages
-from .segmenter import stable_segments
+from .segmenter import StreamingSegmenter
 from .speculation import SpeculativeAnswer
 
 E = TypeVar("E")
@@ -157,7 +157,8 @@ class LiveMindSession:
         dropped = self.memory.revise(text)
         common = common_prefix_len(text, self._input)
         self._publish(InputRevised, common_prefix_chars=common, dropped_inferences=dropped)
-        self._segments_published = len(self._stable_segments(text[:common]))
+        self._segmenter = self._new_segmenter()
+        self._segmenter.update(text[:common])  # published before the edit: not again
         self._pause_end = min(self._pause_end, common)
         if self._in_flight and common < self._in_flight_prefix_chars and self._thinker:
             # The call in flight read text that changed: its reply is worthless. A call that
@@ -174,10 +175,11 @@ class LiveMindSession:
         self._input = text
         if self.config.mode is not Mode.LIVEMIND:
             return
-        segments = self._stable_segments(text)
-        for index in range(self._segments_published, len(segments)):
-            self._publish(SegmentCommitted, index=index, text=segments[index])
-        self._segments_published = len(segments)
+        if self._segmenter is None:
+            self._segmenter = self._new_segmenter()
+        published = len(self._segmenter.segments)
+        for index, new in enumerate(self._segmenter.update(text), start=published):
+            self._publish(SegmentCommitted, index=index, text=new)
         self._wake_thinker()
 
     def _wake_thinker(self) -> None:
@@ -187,9 +189,10 @@ class LiveMindSession:
         self._idle.clear()
         self._wake.set()
 
-    def _stable_segments(self, text: str, final: bool = False) -> list[str]:
-        cfg = self.config
-        return stable_segments(text, cfg.granularity, cfg.min_segment_chars, final=final)
+    def _new_segmenter(self) -> StreamingSegmenter:
+        # Per message, only the text past the last stable segment is segmented again: the work
+        # a message costs does not grow with the turn (the event loop is shared by all users).
+        return StreamingSegmenter(self.config.granularity, self.config.min_segment_chars)
 
     # -- thinking while input arrives ------------------------------------------------------
 
@@ -204,10 +207,11 @@ class LiveMindSession:
             self._wake_thinker()
 
     def _unconsumed_stable_text(self) -> str:
+        stable = self._segmenter.stable_text if self._segmenter else ""
         consumed = self.memory.consumed_text
         if not self._input.startswith(consumed):
             return ""
-        end = len("".join(self._stable_segments(self._input)))
+        end = len(stable)
         if self._pause_end - len(consumed) >= max(self.config.min_segment_chars, 1):
             end = max(end, self._pause_end)
         return self._input[len(consumed) : end]
@@ -587,7 +591,7 @@ class LiveMindSession:
 
     def _reset_turn_state(self) -> None:
         self._input = ""
-        self._segments_published = 0
+        self._segmenter: StreamingSegmenter | None = None  # made with the turn's first input
         self._ended = False
         self._thinking_failed = False
         self._pause_end = 0  # the input up to the speaker's last pause is a phrase
