@@ -178,10 +178,9 @@ def test_audio_arrivals_place_speech_on_the_clock_across_breaks_in_the_audio():
 
 
 async def test_with_endpointing_a_finished_question_ends_the_turn_before_the_full_silence():
-    from speech import trim_silence
-
     from voice_livemind.asr.recognizer import RecognizerConfig
     from voice_livemind.asr.vad import VadConfig
+    from voice_livemind.audio.speech_samples import trim_silence
     from voice_livemind.turn.fusion import EndpointingConfig
 
     endpointing = EndpointingConfig()  # full silence 1.5 s; a finished question 0.6 s or less
@@ -200,4 +199,4 @@ async def test_with_endpointing_a_finished_question_ends_the_turn_before_the_ful
     silence_only, fused = turns_by_setting
     assert len(silence_only) == 1  # 1.0 s of silence is no end for the 1.5 s fallback
     assert len(fused) == 2, [t.transcript for t in fused]  # the question ended its own turn
-    assert "harvest" in fused[0].transcript and "month" in fused[1].transcript
+    assert "farmer" in fused[0].transcript and "month" in fused[1].transcript
