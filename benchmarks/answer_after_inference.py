@@ -15,14 +15,16 @@ prepared"). Two engine-side levers were tried against that, each as its own scen
 - `in-flight`: as in the spoken benchmark, the inference (LiveMind's own settings: an action
   regex, 48 tokens) runs for `--speech-s` seconds beside back-to-back Whisper decodes (the user
   talking: the engine, at nice 10, crawls), then comes the pause decode and the answer. The
-  inference is aborted as the answer is sent (`send`, what the session does), when the pause
-  decode starts (`pause`), or it has finished before the pause decode (`finished`, the case
-  where LiveMind's thinking had caught up).
+  inference is aborted as the answer is sent (`send`), when the pause decode starts (`pause`),
+  it has finished before the pause decode (`finished`, the case where LiveMind's thinking had
+  caught up), or it runs on beside the answer (`kept`, what the session does: vLLM batches
+  the two, and the answer is prepared again when the inference lands).
 
 Each answer shares a ~400-token context with the inference (cached, as LiveMind's prompts are)
 and adds ~130 new tokens; 8 tokens are generated. The answer's time to first token is measured
 from when it is sent (`prefill-chunk`, `in-flight`) or from the end of the decode
-(`pause-decode`).
+(`pause-decode`); `in-flight` also reports the time to its 8th token (a short first sentence,
+what TTS starts on).
 
     .venv/bin/python benchmarks/answer_after_inference.py prefill-chunk [--trials 16]
     .venv/bin/python benchmarks/answer_after_inference.py pause-decode [--trials 24]
@@ -82,14 +84,27 @@ async def _first_token_s(
     base: SamplingSettings | None = None,
 ) -> float:
     """Seconds from `since` to the request's first token; `base`: its settings but the limit."""
-    first = None
+    first, _last = await _token_times(engine, messages, max_tokens, request_id, since, base)
+    return first
+
+
+async def _token_times(
+    engine: VllmEngine,
+    messages: list[Message],
+    max_tokens: int,
+    request_id: str,
+    since: float,
+    base: SamplingSettings | None = None,
+) -> tuple[float, float]:
+    """Seconds from `since` to the request's first and last token."""
+    usage = None
     settings = replace(base or SamplingSettings(), max_tokens=max_tokens)
     async for chunk in engine.stream(messages, settings, request_id):
         if chunk.done and chunk.usage is not None:
-            first = chunk.usage.first_token_at
-    if first is None:
+            usage = chunk.usage
+    if usage is None or usage.first_token_at is None or usage.last_token_at is None:
         raise RuntimeError(f"{request_id}: no token")
-    return first - since
+    return usage.first_token_at - since, usage.last_token_at - since
 
 
 async def _abort(engine: VllmEngine, task: asyncio.Task, request_id: str) -> None:
@@ -172,6 +187,7 @@ async def in_flight(trials: int, speech_s: float) -> dict[str, list[float]]:
         "send": "inference aborted as the answer is sent",
         "pause": "inference aborted when the pause decode starts",
         "finished": "inference finished before the pause decode",
+        "kept": "inference runs on beside the answer",
     }
     results: dict[str, list[float]] = {}
     for i in range(trials):
@@ -192,12 +208,16 @@ async def in_flight(trials: int, speech_s: float) -> dict[str, list[float]]:
         await asyncio.to_thread(decoder.decode, speech, "")  # the pause decode
         sent = time.monotonic()
         answered = asyncio.create_task(
-            _first_token_s(engine, answer, 8, f"ans{i}", sent, livemind.answer)
+            _token_times(engine, answer, 8, f"ans{i}", sent, livemind.answer)
         )
         if arm == "send":
-            await asyncio.sleep(0)  # as `LiveMindSession.speculate`: one loop turn later
+            await asyncio.sleep(0)
             await _abort(engine, thinker, f"inf{i}")
-        results.setdefault(labels[arm], []).append(await answered)
+        first, eighth = await answered
+        results.setdefault(labels[arm], []).append(first)
+        results.setdefault(f"{labels[arm]}: 8th token", []).append(eighth)
+        if arm == "kept":
+            await _abort(engine, thinker, f"inf{i}")  # the next trial starts clean
     await engine.close()
     return results
 

@@ -160,3 +160,31 @@ def test_asr_hardware_options_reach_whisper():
     assert defaults == {"device": "auto", "compute_type": "default", "cpu_threads": 2}
     with pytest.raises(ValueError, match="--asr-threads"):
         whisper_options(build_parser().parse_args(["serve", "--asr-threads", "0"]))
+
+
+@pytest.mark.engine
+def test_the_demo_shows_inferences_while_the_question_is_spoken_and_starts_quietly(tmp_path):
+    done = run_cli("demo", "--no-speech", "--log", str(tmp_path / "log.jsonl"), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("livemind: ready in ") and "warm-up" in lines[0]
+    inference_lines = [line for line in lines if "] inference: " in line]
+    assert inference_lines, done.stdout
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    speech_end = next(e["audio_t"] for e in events if e["type"] == "speech_ended")
+    offset = next(e["t"] - e["audio_t"] for e in events if e["type"] == "audio_started")
+    first_inference = next(e["t"] for e in events if e["type"] == "inference_done")
+    assert first_inference < speech_end + offset  # while the question was still spoken
+    assert any(line.startswith("Answer: ") for line in lines)
+    noise = ("Triton", "FutureWarning", "NUMA", "Loading safetensors", "INFO")
+    assert not [word for word in noise if word in done.stdout + done.stderr]
+
+
+def test_fused_endpointing_keeps_the_full_silence_as_the_vads_fallback():
+    from voice_livemind.cli.voice import _endpointing
+
+    assert _endpointing(build_parser().parse_args(["replay", "q.wav"])) == (None, None, None)
+    args = build_parser().parse_args(["demo", "--endpointing", "fused"])
+    endpointing, smart_turn, asr_config = _endpointing(args)
+    assert asr_config.vad.min_silence_s == endpointing.full_silence_s
+    assert smart_turn is not None  # pipecat-ai's data files are installed for the tests

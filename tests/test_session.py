@@ -509,7 +509,8 @@ async def test_a_revision_during_a_call_discards_that_calls_result():
     s1_fixed = S1.replace("noon", "nine")
     session.revise(s1_fixed + S2)
     engine.release()
-    await wait_until(lambda: len(engine.completed) >= 2 and settled(session, engine))
+    await wait_until(lambda: engine.completed and settled(session, engine))
+    assert stale_id in engine.cancelled  # aborted at once, not left to finish
     published = drain(events)
     (aborted,) = of_type(published, InferenceAborted)
     assert aborted.call_id == stale_id
@@ -830,3 +831,25 @@ async def test_events_tell_the_story_of_a_turn_in_order(tmp_path):
     assert all(isinstance(r["t"], float) and r["turn"] == 0 for r in records)
     assert records[2]["tokens"]["generated_tokens"] == reply_pieces
     assert records[1]["new_text"] == S1
+
+
+async def test_a_revision_aborts_only_the_inference_that_read_the_changed_text():
+    engine = ScriptedEngine(inference_echo)
+    session = LiveMindSession(engine, config())
+    events = session.bus.subscribe()
+    engine.hold(only=lambda messages: not is_answer_prompt(messages))
+    session.feed(S1 + S2 + "When ")
+    await wait_until(lambda: engine.in_flight)
+    (reads_s1_s2,) = engine.in_flight
+    session.revise(S1 + S2 + "Then ")  # after the text in flight: it goes on
+    await asyncio.sleep(0.02)
+    assert engine.in_flight == {reads_s1_s2} and not of_type(drain(events), InferenceAborted)
+    session.revise(S1 + S2.replace("300", "200") + "Then ")  # inside it: aborted at once
+    await wait_until(lambda: reads_s1_s2 in engine.cancelled)
+    (aborted,) = of_type(drain(events), InferenceAborted)
+    assert aborted.call_id == reads_s1_s2 and aborted.reason == "input revised"
+    await wait_until(lambda: len(engine.inference_calls) == 2)
+    engine.release()
+    await wait_until(lambda: settled(session, engine))
+    assert engine.inference_calls[1].last_user == S1 + S2.replace("300", "200")
+    await session.close()

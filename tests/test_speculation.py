@@ -70,7 +70,7 @@ async def test_the_speculative_text_is_seen_as_it_is_generated_prefill_first():
     session = LiveMindSession(engine, SessionConfig(answer_prefix="Well: "))
     seen: list[str] = []
     session.feed(S1 + S2)
-    assert session.speculate(on_text=seen.append)
+    assert session.speculate(lambda: seen.append)
     result = await session.end()
     assert len(seen) > 1 and seen[0].startswith("Well: The")  # as `end()` publishes it
     assert "".join(seen) == result.answer
@@ -152,29 +152,102 @@ async def test_with_the_wait_policy_the_speculation_waits_for_the_inference_in_f
     assert "Inference: action inference. noted" in engine.answer_calls[0].messages[-1]["content"]
 
 
-async def test_the_answer_prepared_in_a_pause_goes_first_and_thinking_resumes_with_speech():
-    engine = ScriptedEngine(answer_with_input)
-    engine.hold(only=lambda messages: not is_answer_prompt(messages))
+def is_inference(messages) -> bool:
+    return not is_answer_prompt(messages)
+
+
+def answer_naming_inferences(messages, settings):
+    """Answers say how many inferences their prompt shows: a re-prepared one can be told."""
+    if not is_answer_prompt(messages):
+        return "action inference. noted"
+    seen = sum(m["content"].count("noted") for m in messages)
+    return f"The answer saw {seen} inferences. More follows."
+
+
+async def test_an_inference_in_flight_survives_the_pause_answer_which_is_prepared_again():
+    engine = ScriptedEngine(answer_naming_inferences, delay=0.005)
+    engine.hold(only=is_inference)
     session = LiveMindSession(engine, SessionConfig())
     events = session.bus.subscribe()
     session.feed(S1 + S2)
     await wait_until(lambda: engine.in_flight)
-    (first_try,) = engine.in_flight
+    (inference,) = engine.in_flight
+    assert session.speculate()
+    await wait_until(lambda: engine.answer_calls and engine.answer_calls[0].request_id
+                     in engine.completed)  # fmt: skip
+    assert engine.in_flight == {inference}  # batched beside the answer, not aborted
+    published = drain(events)
+    assert not of_type(published, InferenceAborted)
+    engine.release()  # the inference lands: the answer is prepared again, with it
+    await wait_until(lambda: len(engine.answer_calls) == 2)
+    await wait_until(lambda: engine.answer_calls[1].request_id in engine.completed)
+    result = await session.end()
+    assert result.answer == "The answer saw 1 inferences. More follows."
+    published += drain(events)
+    first, second = of_type(published, SpeculationStarted)
+    (dropped,) = of_type(published, SpeculationDiscarded)
+    assert dropped.call_id == first.call_id and dropped.reason == "prepared again"
+    (started,) = of_type(published, AnswerStarted)
+    assert started.speculative and started.call_id == second.call_id
+    assert inference in engine.completed and not engine.aborted
+
+
+async def test_at_the_end_the_earlier_answer_is_kept_while_the_new_one_is_in_its_prefill():
+    engine = ScriptedEngine(answer_naming_inferences, delay=0.005)
+    engine.hold(only=is_inference)
+    session = LiveMindSession(engine, SessionConfig())
+    events = session.bus.subscribe()
+    session.feed(S1 + S2)
+    await wait_until(lambda: engine.in_flight)
     session.speculate()
-    session.discard_speculation("speech resumed")  # a pause over by the time it was reported
-    await asyncio.sleep(0.05)
-    assert engine.in_flight == {first_try} and not of_type(drain(events), InferenceAborted)
-    session.speculate()  # a real pause: the inference in flight yields to the answer
-    await wait_until(lambda: first_try in engine.aborted)
-    (aborted,) = of_type(drain(events), InferenceAborted)
-    assert aborted.call_id == first_try and aborted.reason == "answer prepared"
-    session.discard_speculation("speech resumed")  # it was not the end: thinking goes on
-    await wait_until(lambda: len(engine.inference_calls) == 2)
-    assert engine.inference_calls[1].messages == engine.inference_calls[0].messages
+    await wait_until(lambda: engine.answer_calls and engine.answer_calls[0].request_id
+                     in engine.completed)  # fmt: skip
     engine.release()
+    engine.hold(only=is_answer_prompt)  # the answer prepared again stays in its prefill
+    await wait_until(lambda: len(engine.answer_calls) == 2)
+    result = await asyncio.wait_for(session.end(), timeout=2)
+    assert result.answer == "The answer saw 0 inferences. More follows."
+    published = drain(events)
+    first, second = of_type(published, SpeculationStarted)
+    (started,) = of_type(published, AnswerStarted)
+    assert started.speculative and started.call_id == first.call_id
+    await wait_until(lambda: second.call_id in engine.cancelled)
+    engine.release()
+
+
+async def test_no_new_inference_starts_while_the_pause_answer_is_in_its_prefill():
+    engine = ScriptedEngine(answer_naming_inferences)
+    engine.hold(only=is_answer_prompt)
+    session = LiveMindSession(engine, SessionConfig())
+    session.feed("A farmer plants seeds in the spring and")  # no sentence has ended
+    session.speculate()
+    session.mark_pause()  # the phrase before the pause is worth an inference, but later
+    await wait_until(lambda: engine.answer_calls)
+    await asyncio.sleep(0.05)
+    assert not engine.inference_calls
+    engine.release()  # the answer streams: thinking goes on
+    await wait_until(lambda: engine.inference_calls)
+    assert engine.inference_calls[0].last_user.endswith("in the spring and")
     await session.until_idle()
+    await wait_until(lambda: len(engine.answer_calls) == 2)  # prepared again with it
     result = await asyncio.wait_for(session.end(), timeout=2)
     assert result.inferences == ["noted"]
+    assert result.answer == "The answer saw 1 inferences. More follows."
+
+
+async def test_a_pause_makes_a_phrase_of_at_least_min_segment_chars():
+    engine = ScriptedEngine()
+    session = LiveMindSession(engine, SessionConfig(min_segment_chars=10, speculate="off"))
+    session.feed("Options")
+    session.mark_pause()  # 7 characters: too short to think about alone
+    await asyncio.sleep(0.02)
+    assert not engine.calls
+    session.feed(" a low level of salt")
+    session.mark_pause()
+    await wait_until(lambda: engine.completed)
+    (call,) = engine.inference_calls
+    assert call.last_user.endswith("Options a low level of salt")
+    await session.close()
 
 
 async def test_an_inference_cancelled_at_the_end_is_also_aborted_in_the_engine():
@@ -229,3 +302,39 @@ def test_the_speculate_setting_takes_its_names_and_nothing_else():
         SessionConfig(speculate=True)  # once silently meant "off" in a benchmark script
     with pytest.raises(ValueError):
         SessionConfig(speculate="sometimes")
+
+
+# --- with vLLM: the two requests really share the engine ----------------------------------------
+
+
+@pytest.mark.engine
+async def test_with_vllm_an_inference_in_flight_survives_the_pause_answer(model_dir):
+    from voice_livemind.events import InferenceDone, InferenceStarted
+    from voice_livemind.llm.base import SamplingSettings
+    from voice_livemind.llm.vllm_engine import VllmEngine
+
+    engine = await VllmEngine.start(model_dir)
+    try:
+        config = SessionConfig(answer=SamplingSettings(max_tokens=24, repetition_penalty=1.1))
+        session = LiveMindSession(engine, config)
+        events = session.bus.subscribe()
+        seen: list = []
+        session.feed("A farmer has 17 sheep and buys 5 more. How many sheep does he have? He")
+        while not of_type(seen, InferenceStarted):
+            seen.append(await asyncio.wait_for(events.get(), timeout=120))
+        assert session.speculate()  # the inference was sent: both run at once
+        await asyncio.wait_for(session.until_idle(), timeout=120)
+        seen += drain(events)
+        assert not of_type(seen, InferenceAborted)
+        (done,) = of_type(seen, InferenceDone)
+        speculations = of_type(seen, SpeculationStarted)
+        if done.action == "inference":  # an answer that uses it was started after it landed
+            assert len(speculations) == 2 and speculations[1].t >= done.t
+        result = await asyncio.wait_for(session.end(), timeout=120)
+        seen += drain(events)
+        (started,) = of_type(seen, AnswerStarted)
+        assert started.speculative and result.answer.strip()
+        assert started.call_id in {s.call_id for s in speculations}
+        await session.close()
+    finally:
+        await engine.close()

@@ -112,3 +112,27 @@ def test_first_sentence_is_when_a_speakable_sentence_completes():
         AnswerDone(t=1.4, call_id="a", text="The answer", finish_reason="stop"),
     ]
     assert first_sentence_t(unfinished) == 1.4
+
+
+def test_sentences_before_the_last_count_as_inferred_once_an_inference_read_them_in_time():
+    from voice_livemind.bench.spoken_record import sentences_thought_about
+
+    def inference(call_id, text, started, done):
+        return [
+            InferenceStarted(t=started, call_id=call_id, new_text=text),
+            InferenceDone(t=done, call_id=call_id, action="inference", text="x", valid=True),
+        ]
+
+    said = "Which planet is red? It glows at night. Options: A, Mars. B, Venus."
+    events = [
+        *inference("i0", "Which planet is red? ", 1.0, 2.0),
+        InferenceStarted(t=2.0, call_id="i1", new_text="It glows at night. Options: A"),
+        *inference("i2", "It glows at night. ", 2.5, 3.0),  # i1 aborted: i2 read it again
+        *inference("i3", "Options: A, Mars. ", 3.5, 5.0),  # done after the end of speech
+        InputEnded(t=4.6, text=said, in_flight=True),
+    ]
+    assert sentences_thought_about(events, before_t=4.5) == (3, 2)
+    assert sentences_thought_about(events, before_t=5.5) == (3, 3)
+    assert sentences_thought_about(events, before_t=1.5) == (3, 0)
+    record = build_spoken_record(ITEM, "livemind", {}, turn_events(), 4.2, 0.6)
+    assert record["inferences_started_before_speech_end"] == 1

@@ -175,3 +175,28 @@ def test_audio_arrivals_place_speech_on_the_clock_across_breaks_in_the_audio():
     assert arrivals.clock_time(0.55) == pytest.approx(5.55)
     assert arrivals.clock_time(1.5) == pytest.approx(66.5)  # not 6.5: the break is counted
     assert arrivals.clock_time(2.3) == pytest.approx(67.3)  # past the end: the last frame's rate
+
+
+async def test_with_endpointing_a_finished_question_ends_the_turn_before_the_full_silence():
+    from voice_livemind.asr.recognizer import RecognizerConfig
+    from voice_livemind.asr.vad import VadConfig
+    from voice_livemind.audio.speech_samples import trim_silence
+    from voice_livemind.turn.fusion import EndpointingConfig
+
+    endpointing = EndpointingConfig()  # full silence 1.5 s; a finished question 0.6 s or less
+    question = trim_silence(synthesize("When does the farmer harvest the wheat?"))
+    more = trim_silence(synthesize("I would like to know the month."))
+    audio = with_silence(concat(question, silence(1.0), more), before=0.5, after=2.0)
+    turns_by_setting = []
+    for setting in (None, endpointing):
+        vad = VadConfig(min_silence_s=endpointing.full_silence_s)
+        recognizer = create_recognizer(None, RecognizerConfig(vad=vad))
+        session = LiveMindSession(ScriptedEngine(), SessionConfig())
+        pipeline = VoicePipeline(recognizer, session, endpointing=setting)
+        # In real time: each chunk is a frame, so every moment of the pause is looked at.
+        turns_by_setting.append(await pipeline.run(aiter(ArraySource(audio, realtime=True))))
+        await session.close()
+    silence_only, fused = turns_by_setting
+    assert len(silence_only) == 1  # 1.0 s of silence is no end for the 1.5 s fallback
+    assert len(fused) == 2, [t.transcript for t in fused]  # the question ended its own turn
+    assert "farmer" in fused[0].transcript and "month" in fused[1].transcript

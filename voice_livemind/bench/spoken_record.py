@@ -35,6 +35,7 @@ from ..events import (
     SpeculationDiscarded,
     SpeculationStarted,
 )
+from ..livemind.segmenter import segment
 from ..voice.metrics import audio_offset, speech_end_clock_t
 from .record import build_record
 from .spoken import SpokenQuestion
@@ -80,6 +81,25 @@ def stage_times(
     }
 
 
+def sentences_thought_about(turn: Sequence[Event], before_t: float) -> tuple[int, int]:
+    """(complete sentences before the last one in the turn's input, how many of those an
+    inference had finished on before `before_t`). Voice input only grows, so the inferences
+    finished so far read the first `sum(len(new_text))` characters of it."""
+    ended = _first(turn, InputEnded)
+    if ended is None:
+        return 0, 0
+    sentences = [s for s in segment(ended.text, "sent") if s.strip()][:-1]
+    read = {e.call_id: len(e.new_text) for e in turn if isinstance(e, InferenceStarted)}
+    covered = sum(
+        read.get(e.call_id, 0) for e in turn if isinstance(e, InferenceDone) and e.t < before_t
+    )
+    inferred, end = 0, 0
+    for sentence in sentences:
+        end += len(sentence)
+        inferred += end - (len(sentence) - len(sentence.rstrip())) <= covered
+    return len(sentences), inferred
+
+
 def _last_turn(events: Sequence[Event]) -> list[Event]:
     """The events of the answered turn: the last one, should the VAD have cut the question."""
     ended = [e.turn for e in events if isinstance(e, InputEnded)]
@@ -115,6 +135,9 @@ def build_spoken_record(
     transcript = " ".join(u.text for u in utterances)
     errors = word_errors(item.text, transcript) if item.text else None
     calls = [e for e in turn if isinstance(e, InferenceDone | AnswerDone)]
+    sentences, inferred = (
+        (0, 0) if speech_end is None else sentences_thought_about(turn, speech_end)
+    )
     started = _first(turn, AnswerStarted)
     record.update(
         {
@@ -144,11 +167,19 @@ def build_spoken_record(
                 first_audio and first_audio.t,
             ),
             "final_asr_s": round(final_asr_s, 4),
+            # Finished before the end of speech (the started ones count aborted calls too).
             "inferences_before_speech_end": sum(
+                1
+                for e in turn
+                if isinstance(e, InferenceDone) and speech_end is not None and e.t < speech_end
+            ),
+            "inferences_started_before_speech_end": sum(
                 1
                 for e in turn
                 if isinstance(e, InferenceStarted) and speech_end is not None and e.t < speech_end
             ),
+            "sentences_before_last": sentences,
+            "sentences_inferred_before_speech_end": inferred,
             "tokens_after_speech_end": sum(
                 e.tokens.generated_tokens
                 for e in calls

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -26,6 +32,31 @@ from ..livemind.session import TurnResult
 
 if TYPE_CHECKING:
     from ..voice.metrics import VoiceTurn
+
+
+@contextlib.contextmanager
+def output_hidden(log_path: Path) -> Iterator[None]:
+    """Send stderr to `log_path` while models load: vLLM's and Triton's notes, NUMA warnings,
+    FutureWarnings and progress bars come from this process and from the engine processes
+    it starts, which inherit the redirected stderr and keep writing there. A person running
+    the demo sees the terminal view only; the log has the rest."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def hide_library_warnings() -> None:
+    """Deprecation notes from the libraries (torch, vLLM) say nothing to a user of the demo."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 class TerminalView:
@@ -87,6 +118,16 @@ class TerminalView:
     async def consume(self, queue: asyncio.Queue[Event | None]) -> None:
         while (event := await queue.get()) is not None:
             self.show(event)
+
+    def ready(self, mode: str, command: str, model: str, timings: dict[str, float]) -> None:
+        """Start-up is over: what loaded, and how long each part took."""
+        parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
+        total = sum(timings.values())
+        self.console.print(
+            f"{mode}: ready in {total:.1f} s ({parts}); listening ({command}) with {model}",
+            style="dim",
+            markup=False,
+        )
 
     def voice_summary(self, turn: VoiceTurn, mode: str) -> None:
         def seconds(value: float | None) -> str:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..audio.errors import AudioError
+from ..cache import cache_dir
 from ..events import Clock, EventBus, JsonlLog
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from ..voice.metrics import VoiceTurn
 from ..voice.pipeline import VoicePipeline
+from .console import hide_library_warnings, output_hidden
 from .options import (
     add_asr_args,
     add_common_args,
@@ -28,6 +32,7 @@ DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by espeak-ng, in voi
 DEMO_ANSWER_WAV = "runs/demo_answer.wav"
 # Silence added after a file so the end of the utterance can be detected after its last word.
 TRAILING_SILENCE_S = 2.0
+STARTUP_LOG = cache_dir() / "startup.log"  # the libraries' output while models load
 
 
 def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +54,19 @@ def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--no-speech", action="store_true", help="print the answer only")
         parser.add_argument("--answer-instruction", default=None)
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+        parser.add_argument(
+            "--endpointing",
+            choices=["silence", "fused"],
+            default="silence",
+            help="how a turn ends: the VAD's fixed silence, or a silence chosen per pause from "
+            "Smart Turn, the transcript and LiveMind's state (the fixed one as fallback)",
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show the libraries' output while models load (by default it goes to "
+            f"{STARTUP_LOG.name} in the cache folder)",
+        )
         add_asr_args(parser)
         add_tts_args(parser)
         add_common_args(parser)
@@ -103,27 +121,46 @@ async def run_voice(args: argparse.Namespace) -> int:
     # The demo asks the sample multiple-choice question; nothing else is assumed to be one.
     multiple_choice = args.command == "demo" and args.answer_instruction is None
     instruction = MULTIPLE_CHOICE_INSTRUCTION if multiple_choice else args.answer_instruction or ""
-    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
-    engine, answer_engine = await open_engines(args)
+    if not args.verbose:
+        hide_library_warnings()
+    timings: dict[str, float] = {}
     clock, bus = Clock(), EventBus()
     speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
-    config = session_config(args, instruction, multiple_choice)
-    session = LiveMindSession(
-        engine,
-        config,
-        answer_engine=answer_engine,
-        bus=bus,
-        clock=clock,
-    )
+    endpointing, smart_turn, asr_config = _endpointing(args)
+    with contextlib.nullcontext() if args.verbose else output_hidden(STARTUP_LOG):
+        started = time.monotonic()
+        recognizer = await asyncio.to_thread(
+            create_recognizer, args.asr_model, asr_config, **whisper_options(args)
+        )
+        engine, answer_engine = await open_engines(args)
+        timings["models"] = time.monotonic() - started
+        config = session_config(args, instruction, multiple_choice)
+        session = LiveMindSession(
+            engine,
+            config,
+            answer_engine=answer_engine,
+            bus=bus,
+            clock=clock,
+        )
+        started = time.monotonic()
+        await _warm_up(session, recognizer, speaker)
+        timings["warm-up"] = time.monotonic() - started
+    # The log's times count from here, where listening starts, not from the start-up.
+    clock.started_at = time.monotonic()
     view = None if args.json else TerminalView()
     log = JsonlLog(args.log) if args.log else None
     consumers = [asyncio.create_task(c.consume(bus.subscribe())) for c in (view, log) if c]
     if view:
-        view.console.print(
-            f"{args.mode}: listening ({args.command}) with {engine.name}", style="dim"
-        )
+        view.ready(args.mode, args.command, engine.name, timings)
     try:
-        pipeline = VoicePipeline(recognizer, session, speaker, barge_in=_barge_in(args, speaker))
+        pipeline = VoicePipeline(
+            recognizer,
+            session,
+            speaker,
+            barge_in=_barge_in(args, speaker),
+            endpointing=endpointing,
+            smart_turn=smart_turn,
+        )
         turns = await pipeline.run(aiter(source))
     finally:
         await session.close()
@@ -137,6 +174,38 @@ async def run_voice(args: argparse.Namespace) -> int:
                 await e.close()
     _report(args, view, turns)
     return 0
+
+
+def _endpointing(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(endpointing config, Smart Turn or None, recogniser config) for `--endpointing`."""
+    if args.endpointing == "silence":
+        return None, None, None
+    from ..asr.recognizer import RecognizerConfig
+    from ..asr.vad import VadConfig
+    from ..turn.acoustic import SmartTurn, SmartTurnUnavailable
+    from ..turn.fusion import EndpointingConfig
+
+    endpointing = EndpointingConfig()
+    try:
+        smart_turn = SmartTurn()
+    except SmartTurnUnavailable as exc:
+        print(f"endpointing without the acoustic signal: {exc}", file=sys.stderr)
+        smart_turn = None
+    # The VAD's own silence is the fallback when nothing vouches for an earlier end.
+    vad = VadConfig(min_silence_s=endpointing.full_silence_s)
+    return endpointing, smart_turn, RecognizerConfig(vad=vad)
+
+
+async def _warm_up(session: Any, recognizer: Any, speaker: Any) -> None:
+    """Everything the first question would otherwise wait for: the engine's first requests
+    and the action grammar, Whisper's first decode, the TTS worker's first sentence."""
+    import numpy as np
+
+    second = np.zeros(16_000, dtype=np.float32)
+    tasks = [session.warm_up(), asyncio.to_thread(recognizer.decoder.decode, second)]
+    if speaker is not None:
+        tasks.append(speaker.synthesizer.synthesize("Ready."))
+    await asyncio.gather(*tasks)
 
 
 def demo_audio() -> str:

@@ -9,6 +9,15 @@ session is ready for the next turn of the conversation.
 
 `speculate()` (the user paused) may start the final answer before `end()`: if the input then
 ends unchanged, `end()` keeps it and its first words are ready at once; new input drops it.
+The answer prepared in a pause and the inferences share the engine (vLLM batches them): an
+inference in flight is aborted only when a revision changes the text it read, or when the
+input ends (abort policy). The answer is prepared again when an inference lands, so that it
+uses every inference finished by then. `mark_pause()` (the speaker paused) makes the input so
+far a phrase to think about, even where no sentence has ended.
+
+Compute budget, for one session on a small CPU: a speculative answer in its prefill goes
+first. No new inference starts until it streams its first text (its first sentence is what a
+user hears when the pause was the end); the inference already in flight runs on beside it.
 
 Every step is published as a typed event on the session's `EventBus`.
 """
@@ -117,7 +126,8 @@ class LiveMindSession:
         self.turn = 0
         self._id = uuid.uuid4().hex[:8]
         self._calls = itertools.count()
-        self._in_flight = False
+        self._in_flight: str | None = None  # the inference call in flight
+        self._in_flight_prefix_chars = 0  # how much of the input that call has read
         self._answer_stop: asyncio.Event | None = None  # set: the answer being generated stops
         self._reset_turn_state()
 
@@ -149,12 +159,18 @@ class LiveMindSession:
         self._publish(InputRevised, common_prefix_chars=common, dropped_inferences=dropped)
         self._segmenter = self._new_segmenter()
         self._segmenter.update(text[:common])  # published before the edit: not again
+        self._pause_end = min(self._pause_end, common)
+        if self._in_flight and common < self._in_flight_prefix_chars and self._thinker:
+            # The call in flight read text that changed: its reply is worthless. A call that
+            # read only the unchanged prefix goes on.
+            self._thinker.cancel("input revised")
+            self._thinker = None
         self._on_input(text)
 
     def _on_input(self, text: str) -> None:
         if self._ended:
             raise RuntimeError("input has ended for this turn; wait for end() to return")
-        if self._speculation is not None and text != self._speculation.text:
+        if self._speculations() and text != self._input:
             self.discard_speculation("input changed")
         self._input = text
         if self.config.mode is not Mode.LIVEMIND:
@@ -169,7 +185,6 @@ class LiveMindSession:
     def _wake_thinker(self) -> None:
         """There is input to think about: start the thinker if none runs, and wake it."""
         if self._thinker is None:
-            self._abort_reason = "input ended"  # until `_pause_thinking` says otherwise
             self._thinker = asyncio.get_running_loop().create_task(self._think())
         self._idle.clear()
         self._wake.set()
@@ -181,10 +196,25 @@ class LiveMindSession:
 
     # -- thinking while input arrives ------------------------------------------------------
 
+    def mark_pause(self) -> None:
+        """The speaker paused, and everything heard is in the input: the input so far is a
+        phrase to think about, even if no sentence has ended (a transcript of speech often
+        has no punctuation until the end). Shorter new text than `min_segment_chars` waits."""
+        if self._ended or self.config.mode is not Mode.LIVEMIND or not self._input.strip():
+            return
+        if len(self._input) > self._pause_end:
+            self._pause_end = len(self._input)
+            self._wake_thinker()
+
     def _unconsumed_stable_text(self) -> str:
         stable = self._segmenter.stable_text if self._segmenter else ""
         consumed = self.memory.consumed_text
-        return stable[len(consumed) :] if stable.startswith(consumed) else ""
+        if not self._input.startswith(consumed):
+            return ""
+        end = len(stable)
+        if self._pause_end - len(consumed) >= max(self.config.min_segment_chars, 1):
+            end = max(end, self._pause_end)
+        return self._input[len(consumed) : end]
 
     async def _think(self) -> None:
         try:
@@ -195,9 +225,13 @@ class LiveMindSession:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
+                if not self._answer_prefilled.is_set():
+                    await self._answer_prefilled.wait()  # the budget: see the module docstring
+                    continue
                 await self._infer(new_text)
         finally:
-            self._idle.set()
+            if self._thinker in (None, asyncio.current_task()):  # not replaced by a revision
+                self._idle.set()
 
     async def until_idle(self) -> None:
         """Wait until no inference runs and every stable segment has been thought about."""
@@ -219,11 +253,13 @@ class LiveMindSession:
             if self._ended:
                 return
             self._publish(InferenceStarted, call_id=call_id, new_text=new_text)
-            self._in_flight = True
+            self._in_flight, self._in_flight_prefix_chars = call_id, len(prefix)
             reply, usage = await complete(self.engine, messages, settings, call_id)
-        except asyncio.CancelledError:
-            if self._in_flight:
-                self._publish(InferenceAborted, call_id=call_id, reason=self._abort_reason)
+        except asyncio.CancelledError as cancelled:
+            if self._in_flight == call_id:
+                # The reason travels as the cancel message ("input ended" from `end()`).
+                reason = cancelled.args[0] if cancelled.args else "input ended"
+                self._publish(InferenceAborted, call_id=call_id, reason=reason)
                 abort_in_background(self.engine.abort, call_id)  # cancelling may not abort it
             raise
         except EngineError as exc:
@@ -231,7 +267,8 @@ class LiveMindSession:
             self._publish(ErrorEvent, message=f"inference failed: {exc}")
             return
         finally:
-            self._in_flight = False
+            if self._in_flight == call_id:
+                self._in_flight = None
         # Revised while the model was thinking (even if revised back: memory was cut then)?
         if not self._input.startswith(prefix) or self.memory.consumed_text != consumed:
             self._publish(InferenceAborted, call_id=call_id, reason="input revised")
@@ -246,6 +283,8 @@ class LiveMindSession:
             valid=action.valid,
             tokens=_token_counts(usage),
         )
+        if action.kind.value == "inference":
+            self._prepare_again()
 
     async def _fit(
         self,
@@ -279,48 +318,97 @@ class LiveMindSession:
                     f"the {engine.context_tokens}-token context of {engine.name}"
                 )
 
+    async def warm_up(self) -> None:
+        """One inference-shaped call and one answer-shaped call on a throwaway prompt,
+        published nowhere: the first question then pays neither for compiling the action
+        grammar nor for the engine's first requests."""
+        cfg = self.config
+        inference = inference_messages(cfg.prompt_format, [], (), "The sky is blue today.")
+        await complete(
+            self.engine, inference, replace(cfg.inference, max_tokens=4), f"{self._id}-warm-i"
+        )
+        answer: list[Message] = [{"role": "user", "content": "Say hello."}]
+        await complete(
+            self.answer_engine, answer, replace(cfg.answer, max_tokens=2), f"{self._id}-warm-a"
+        )
+
+    # -- what LiveMind knows about the end of the turn ----------------------------------------
+
+    @property
+    def question_complete(self) -> bool | None:
+        """What the latest inference says about the input so far: True when it inferred on all
+        of it, False when it chose to wait for more, None when it has not read all of it."""
+        steps = self.memory.steps
+        if not steps or self.memory.consumed_text.strip() != self._input.strip():
+            return None
+        return steps[-1].action.kind.value == "inference"
+
+    @property
+    def answer_ready(self) -> bool:
+        """An answer prepared in this pause, on the input so far, is streaming."""
+        return any(s.streaming and s.text == self._input for s in self._speculations())
+
     # -- speculation: the answer prepared during a pause -------------------------------------
 
-    def speculate(self, on_text: Callable[[str], None] | None = None) -> bool:
+    def speculate(self, prepare: Callable[[], Callable[[str], None]] | None = None) -> bool:
         """The user paused: start the final answer on the input so far, in the background.
 
         `end()` keeps it if the input ends unchanged; `feed()`/`revise()` with new text, or
-        `discard_speculation()` (speech resumed), abort it. With the abort policy an inference
-        in flight yields to it until then (`_pause_thinking`); with the wait policy the answer
-        waits for that inference, as `end()` would. `on_text` receives the answer's
-        text deltas as they are generated, as `end()` would publish them (e.g. to synthesise
-        its first sentence ahead), whether or not it is kept. Returns False, doing nothing,
-        unless `config.speculates` and there is new input to answer.
+        `discard_speculation()` (speech resumed), abort it. An inference in flight goes on
+        beside it; when an inference lands, the answer is prepared again with it (the earlier
+        one is kept until the new one streams, in case the input ends before). With the wait
+        policy the answer first waits for the inference in flight, as `end()` would.
+        `prepare`, called once per answer prepared, returns where that answer's text deltas
+        go as they are generated (e.g. to synthesise its first sentence ahead), as `end()`
+        would publish them, whether or not it is kept. Returns False, doing nothing, unless
+        `config.speculates` and there is new input to answer.
         """
         if not self.config.speculates or self._ended or not self._input.strip():
             return False
-        if self._speculation is not None:
-            if self._speculation.text == self._input:
-                return False
-            self.discard_speculation("input changed")
+        if self._speculation is not None and self._speculation.text == self._input:
+            return False
+        self.discard_speculation("input changed")
+        self._prepare = prepare
+        self._start_speculation()
+        return True
+
+    def _start_speculation(self) -> None:
         call_id = f"{self._id}-t{self.turn}-s{next(self._calls)}"
         text = self._input
         self._publish(SpeculationStarted, call_id=call_id, text=text)
+        on_text = self._prepare() if self._prepare is not None else None
         chunks = self._speculative_chunks(text, call_id, on_text)
-        self._speculation = SpeculativeAnswer(text, call_id, chunks, self.answer_engine.abort)
-        if self._in_flight and self.config.end_policy is EndPolicy.ABORT:
-            # One loop turn later: a pause already over when reported (the recogniser's final
-            # pass often takes as long as the pause) has dropped the speculation by then.
-            asyncio.get_running_loop().call_soon(self._pause_thinking, call_id)
-        return True
+        self._speculation = SpeculativeAnswer(
+            text, call_id, chunks, self.answer_engine.abort, on_streaming=self._on_streaming
+        )
+        if self.config.end_policy is EndPolicy.ABORT:  # with `wait` it waits for the thinker
+            self._answer_prefilled.clear()
 
-    def _pause_thinking(self, call_id: str) -> None:
-        """The answer prepared in a pause goes first: abort the inference in flight until
-        speech resumes, so that the answer has the engine to itself (benchmarks/RESULTS.md).
-        The end policy would abort that inference anyway if the pause is the end, and if not,
-        thinking resumes where it was (the prompt is cached).
-        """
-        speculation = self._speculation
-        if speculation is None or speculation.call_id != call_id or self._thinker is None:
+    def _on_streaming(self, speculation: SpeculativeAnswer) -> None:
+        """A prepared answer has its first text: the one it replaces goes, thinking goes on."""
+        if speculation is not self._speculation:
             return
-        self._abort_reason = "answer prepared"
-        self._thinker.cancel()
-        self._thinker = None
+        self._answer_prefilled.set()
+        if self._fallback is not None:
+            self._drop(self._fallback, "prepared again")
+            self._fallback = None
+
+    def _prepare_again(self) -> None:
+        """An inference landed: prepare the answer again so that it uses it."""
+        newest = self._speculation
+        if newest is None or self._ended or newest.text != self._input:
+            return
+        if newest.streaming or self._fallback is None:
+            if self._fallback is not None:
+                self._drop(self._fallback, "prepared again")
+            self._fallback = newest  # until the new one streams
+        else:  # still in its prefill, while an older one streams: that one stays
+            self._drop(newest, "prepared again")
+        self._speculation = None
+        self._start_speculation()
+
+    def _speculations(self) -> list[SpeculativeAnswer]:
+        return [s for s in (self._speculation, self._fallback) if s is not None]
 
     async def _speculative_chunks(
         self, text: str, call_id: str, on_text: Callable[[str], None] | None
@@ -336,11 +424,7 @@ class LiveMindSession:
                 prefix = ""
             yield chunk
 
-    def discard_speculation(self, reason: str) -> None:
-        """Drop the speculative answer, if any (abort its request); nothing of it remains."""
-        speculation, self._speculation = self._speculation, None
-        if speculation is None:
-            return
+    def _drop(self, speculation: SpeculativeAnswer, reason: str) -> None:
         speculation.cancel()
         self._publish(
             SpeculationDiscarded,
@@ -348,8 +432,27 @@ class LiveMindSession:
             reason=reason,
             generated_chars=speculation.generated_chars,
         )
-        if self._thinker is None and not self._ended and self.config.mode is Mode.LIVEMIND:
-            self._wake_thinker()  # paused for this answer (`_pause_thinking`): resume
+
+    def discard_speculation(self, reason: str) -> None:
+        """Drop the speculative answers, if any (abort their requests); nothing of them
+        remains."""
+        for speculation in self._speculations():
+            self._drop(speculation, reason)
+        self._speculation = self._fallback = None
+        self._answer_prefilled.set()
+
+    def _keep_speculation(self) -> SpeculativeAnswer | None:
+        """At the end of input: the prepared answer to keep (the newest one on this input,
+        unless it is still in its prefill and an older one streams); the others go."""
+        fresh = [s for s in (self._speculation, self._fallback) if s and s.text == self._input]
+        kept = next((s for s in fresh if s.streaming), fresh[0] if fresh else None)
+        for speculation in self._speculations():
+            if speculation is not kept:
+                reason = "input changed" if speculation.text != self._input else "not ready"
+                self._drop(speculation, reason)
+        self._speculation = self._fallback = None
+        self._answer_prefilled.set()
+        return kept
 
     # -- end of input and the answer -------------------------------------------------------
 
@@ -360,13 +463,9 @@ class LiveMindSession:
         the session is ready for a new turn either way.
         """
         self._ended = True
-        in_flight = self._in_flight
+        in_flight = self._in_flight is not None
         input_ended_t = self._publish(InputEnded, text=self._input, in_flight=in_flight).t
-        speculation, self._speculation = self._speculation, None
-        if speculation is not None and speculation.text != self._input:
-            self._speculation = speculation
-            self.discard_speculation("input changed")
-            speculation = None
+        speculation = self._keep_speculation()
         try:
             await self._stop_thinking()
             return await self._answer(input_ended_t, in_flight, speculation)
@@ -377,7 +476,7 @@ class LiveMindSession:
         if self._thinker is None:
             return
         if self.config.end_policy is EndPolicy.ABORT:
-            self._thinker.cancel()
+            self._thinker.cancel("input ended")
         self._wake.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self._thinker
@@ -495,18 +594,23 @@ class LiveMindSession:
         self._segmenter: StreamingSegmenter | None = None  # made with the turn's first input
         self._ended = False
         self._thinking_failed = False
-        self._speculation: SpeculativeAnswer | None = None
+        self._pause_end = 0  # the input up to the speaker's last pause is a phrase
+        self._speculation: SpeculativeAnswer | None = None  # the newest answer prepared
+        self._fallback: SpeculativeAnswer | None = None  # the one before, until that streams
+        self._prepare: Callable[[], Callable[[str], None]] | None = None
+        # Cleared while a speculative answer is in its prefill: no new inference starts then.
+        self._answer_prefilled = asyncio.Event()
+        self._answer_prefilled.set()
         self._thinker: asyncio.Task[None] | None = None
-        self._abort_reason = "input ended"  # of an inference cancelled with the thinker
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # set while there is nothing to think about
         self._idle.set()
 
     async def close(self) -> None:
         """Stop any background inference (the engines belong to the caller)."""
-        if self._speculation is not None:
-            self._speculation.cancel()
-            self._speculation = None
+        for speculation in self._speculations():
+            speculation.cancel()
+        self._speculation = self._fallback = None
         if self._thinker is not None:
             self._thinker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

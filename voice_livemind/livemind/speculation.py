@@ -4,7 +4,9 @@ When the user pauses, the session may start its final answer on the input so far
 `LiveMindSession.speculate`). The request streams into a buffer in the background; nothing is
 published. If the pause turns out to be the end of the input, `replay()` hands the buffered
 chunks over at once and then follows the live stream; if the user goes on, `cancel()` aborts
-the request and the buffer is dropped, leaving no trace in the conversation.
+the request and the buffer is dropped, leaving no trace in the conversation. `streaming` is
+set once the first answer text has arrived: the request is past its prefill, and the session
+schedules around that (an earlier answer is dropped, new inferences may start).
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ class SpeculativeAnswer:
         call_id: str,
         chunks: AsyncIterator[Chunk],
         abort: Callable[[str], Awaitable[None]],
+        on_streaming: Callable[[SpeculativeAnswer], None] | None = None,
     ) -> None:
         self.text = text
         self.call_id = call_id
         self._abort = abort  # the engine's abort(request_id)
+        self._on_streaming = on_streaming
         self.generated_chars = 0
+        self.streaming = False  # its first text has arrived
         self._queue: asyncio.Queue[Chunk | EngineError | None] = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._pump(chunks))
 
@@ -37,6 +42,10 @@ class SpeculativeAnswer:
             async for chunk in chunks:
                 self.generated_chars += len(chunk.text)
                 self._queue.put_nowait(chunk)
+                if chunk.text and not self.streaming:
+                    self.streaming = True
+                    if self._on_streaming is not None:
+                        self._on_streaming(self)
         except EngineError as exc:  # raised again to whoever replays it
             self._queue.put_nowait(exc)
         except asyncio.CancelledError:

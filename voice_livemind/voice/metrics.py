@@ -18,7 +18,6 @@ from ..events import (
     AnswerFirstToken,
     Event,
     InferenceDone,
-    InferenceStarted,
     InputEnded,
 )
 from ..livemind.session import TurnResult
@@ -125,7 +124,7 @@ def measure_turn(
         return None if t is None or speech_end is None else round(t - speech_end, 4)
 
     answer = done.text if done else ""
-    early = [e for e in events if isinstance(e, InferenceStarted)]
+    early = [e for e in events if isinstance(e, InferenceDone)]  # finished, not just started
     input_end = next((e.t for e in events if isinstance(e, InputEnded)), None)
     first_token = next((e.t for e in events if isinstance(e, AnswerFirstToken)), None)
 

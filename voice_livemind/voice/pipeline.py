@@ -19,8 +19,18 @@ interrupt the answer and come back as the user's next turn; `barge_in=False` mak
 half duplex instead: while an answer is spoken, and `ECHO_TAIL_S` after, the recogniser gets
 silence in place of the input.
 
-When speech pauses (`SpeechPaused`) the session may start its answer speculatively; when it
-resumes (`SpeechResumed`) that answer is dropped. The session decides (`SessionConfig.speculate`).
+When speech pauses (`SpeechPaused`) the session may start its answer speculatively, and thinks
+about what was said up to the pause; when speech resumes (`SpeechResumed`) that answer is
+dropped. The session decides (`SessionConfig.speculate`) and schedules the two.
+
+End of turn: by default the recogniser's VAD ends an utterance after its fixed silence. With
+`endpointing` set, the recogniser's silence is the fallback (build it with `VadConfig(min_silence_s=
+EndpointingConfig.full_silence_s)`) and each pause gets its own: early in the pause, Smart Turn
+(if given) judges the last 8 s of audio once, and at every chunk the transcript and LiveMind's
+state (has an inference read it all, is the answer prepared in the pause ready) are fused
+(`turn.fusion.required_silence`); once the pause has lasted that long, the turn ends there.
+The check runs after each chunk the recogniser takes: a source faster than real time hands
+over long chunks and can skip a pause whole.
 
 Audio times (`audio_t`) count seconds of the stream; event times `t` are on the pipeline's clock.
 `AudioArrivals` places audio times on the clock by when that audio arrived (a network client
@@ -57,6 +67,10 @@ from ..events import (
 )
 from ..livemind.session import LiveMindSession
 from ..llm.base import EngineError
+from ..turn.acoustic import WINDOW_S, SmartTurn
+from ..turn.fusion import EndpointDecision, EndpointingConfig, TurnEvidence, required_silence
+from ..turn.livemind_state import LiveMindState
+from ..turn.transcript import transcript_signals
 from .metrics import AudioArrivals, TurnSummary, VoiceTurn, measure_turn
 
 log = logging.getLogger(__name__)
@@ -80,6 +94,8 @@ class VoicePipeline:
         *,
         asr_executor: concurrent.futures.Executor | None = None,
         barge_in: bool = True,
+        endpointing: EndpointingConfig | None = None,
+        smart_turn: SmartTurn | None = None,
     ) -> None:
         self.recognizer = recognizer
         self.session = session
@@ -98,6 +114,11 @@ class VoicePipeline:
         self._log = self.bus.subscribe()
         self._arrivals = AudioArrivals()
         self._audio_started = False  # AudioStarted published
+        self.endpointing = endpointing
+        self.smart_turn = smart_turn  # None: the acoustic signal is left out
+        self._recent = np.zeros(0, dtype=np.float32)  # the last WINDOW_S of input
+        self._pause_p_complete: float | None = None  # Smart Turn's verdict on this pause
+        self._in_pause = False
 
     async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
         """Consume the source to its end (or until cancelled) and return the answered turns."""
@@ -110,6 +131,9 @@ class VoicePipeline:
                     chunk = np.zeros_like(chunk)  # silence keeps the stream's time running
                 events = await loop.run_in_executor(self._asr_thread, self.recognizer.feed, chunk)
                 await self._handle(events)
+                if self.endpointing is not None:
+                    self._remember(chunk)
+                    await self._end_turn_if_decided()
             await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.finish))
             if self._answering is not None:
                 await self._answering
@@ -211,10 +235,54 @@ class VoicePipeline:
                 self._answering = asyncio.create_task(self._answer())
             elif isinstance(event, SpeechPaused) and self._answering is None:
                 # If this pause is the end, the answer's first sentence is then ready to play.
-                prepare = self.speaker.prepare_first_sentence() if self.speaker else None
-                self.session.speculate(on_text=prepare)
+                prepare = self.speaker.prepare_first_sentence if self.speaker else None
+                self.session.speculate(prepare)
+                self.session.mark_pause()  # what was said before the pause is a phrase
+                if self.endpointing is not None:
+                    await self._judge_pause()
             elif isinstance(event, SpeechResumed):
                 self.session.discard_speculation("speech resumed")
+                self._in_pause = False
+            elif isinstance(event, UtteranceEnded):
+                self._in_pause = False
+
+    # -- the end of a turn, decided per pause (`endpointing`) ------------------------------------
+
+    def _remember(self, chunk: np.ndarray) -> None:
+        keep = round(WINDOW_S * SAMPLE_RATE)
+        self._recent = np.concatenate([self._recent, chunk])[-keep:]
+
+    async def _judge_pause(self) -> None:
+        """Early in a pause: the acoustic verdict, once (it needs the audio up to now)."""
+        self._in_pause = True
+        self._pause_p_complete = None
+        if self.smart_turn is not None and self._recent.size:
+            loop = asyncio.get_running_loop()
+            predict = self.smart_turn.predict
+            prediction = await loop.run_in_executor(self._asr_thread, predict, self._recent)
+            self._pause_p_complete = prediction.p_complete
+
+    def decision(self) -> EndpointDecision | None:
+        """The silence this pause needs to end the turn, from what is known now."""
+        if self.endpointing is None or not self._in_pause or not self.session.text.strip():
+            return None
+        evidence = TurnEvidence(
+            p_complete=self._pause_p_complete,
+            transcript=transcript_signals(self.session.text),
+            livemind=LiveMindState(
+                question_complete=self.session.question_complete,
+                answer_ready=self.session.answer_ready,
+            ),
+        )
+        return required_silence(evidence, self.endpointing)
+
+    async def _end_turn_if_decided(self) -> None:
+        decision = self.decision()
+        if decision is None or self.recognizer.vad.trailing_silence_s < decision.silence_s:
+            return
+        self._in_pause = False
+        loop = asyncio.get_running_loop()
+        await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.end_turn))
 
     async def _answer(self) -> None:
         deltas = self.bus.subscribe()

@@ -4,8 +4,9 @@ Latencies are from the end of speech. A run's row: accuracy, word error rate of 
 transcript (corpus WER: all edits over all reference words), end of speech -> first audio
 (mean, p50, p90, and the ratio to the baseline of the same file), -> end of utterance
 detected, -> first answer token, -> answer complete, each stage's share of the time to first
-audio, inferences made before the end of speech, tokens generated after it, and how many
-answers prepared during the final pause were kept.
+audio, inferences finished before the end of speech (per question; the share of questions with
+one; the share of complete sentences before the last one that one had read), tokens generated
+after it, and how many answers prepared during the final pause were kept.
 """
 
 from __future__ import annotations
@@ -57,11 +58,26 @@ def summarize_spoken(run: Run) -> dict[str, Any]:
         **{f"stage_{s}_mean_s": stage_means[s] for s in STAGES},
         **{f"stage_{s}_share": (stage_means[s] or 0.0) / total if total else None for s in STAGES},
         "inferences_before_speech_end_mean": mean_of("inferences_before_speech_end"),
+        # LiveMind at work: questions with an inference finished before the end of speech,
+        # and the complete sentences before the last one that one had read by then.
+        "questions_inferred_share": (
+            sum(1 for r in ok if (r.get("inferences_before_speech_end") or 0) > 0) / len(ok)
+            if ok
+            else None
+        ),
+        "sentences_inferred_share": _share(
+            sum(r.get("sentences_inferred_before_speech_end") or 0 for r in ok),
+            sum(r.get("sentences_before_last") or 0 for r in ok),
+        ),
         "tokens_after_speech_end_mean": mean_of("tokens_after_speech_end"),
         "speculative_answers_kept": sum(1 for r in ok if r.get("speculative_answer")),
         "first_audio_mean_ratio": None,
         "first_audio_p50_ratio": None,
     }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def summarize_spoken_runs(runs: list[Run]) -> list[dict[str, Any]]:
@@ -96,6 +112,8 @@ _COLUMNS = (
     ("answer s", lambda s: fmt(s["answer_mean_s"])),
     *((stage, lambda s, stage=stage: _pct(s[f"stage_{stage}_share"])) for stage in STAGES),
     ("inf. before", lambda s: fmt(s["inferences_before_speech_end_mean"], ".1f")),
+    ("q. inferred", lambda s: _pct(s["questions_inferred_share"])),
+    ("sent. inferred", lambda s: _pct(s["sentences_inferred_share"])),
     ("tok after", lambda s: fmt(s["tokens_after_speech_end_mean"], ".1f")),
     ("kept spec.", lambda s: str(s["speculative_answers_kept"])),
 )
