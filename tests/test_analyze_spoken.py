@@ -39,7 +39,7 @@ def test_spoken_summary_has_the_ratio_and_stage_shares(results, capsys):
     assert livemind["first_audio_mean_ratio"] == pytest.approx(0.5)
     shares = [livemind[f"stage_{s}_share"] for s in ("endpointing", "asr", "llm", "tts")]
     assert sum(shares) == pytest.approx(1.0) and shares[0] == pytest.approx(0.6 / 0.9)
-    assert livemind["wer"] == pytest.approx(1 / 9) and livemind["speculative_answers_kept"] == 1
+    assert livemind["wer"] == pytest.approx(1 / 10) and livemind["speculative_answers_kept"] == 1
 
 
 def test_spoken_table_csv_and_plots(results, tmp_path, capsys):

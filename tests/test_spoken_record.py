@@ -47,7 +47,10 @@ def turn_events():
         SpeculationStarted(t=4.8, call_id="s2", text="..."),
         SpeechEnded(t=5.2, audio_t=4.0),  # speech ended at clock 4.5
         UtteranceEnded(
-            t=5.2, text="Which planet is red? Options. A, Mars. Be Venus.", audio_t=4.0, start_t=0.3
+            t=5.2,
+            text="Which planet is red? Option A: Mars. Option Be: Venus.",
+            audio_t=4.0,
+            start_t=0.3,
         ),
         InputEnded(t=5.2, text="...", in_flight=False),
         AnswerStarted(t=5.2, call_id="s2", mode="livemind", speculative=True),
@@ -76,8 +79,8 @@ def test_a_record_is_measured_from_the_end_of_speech_on_the_pipeline_clock():
         {"endpointing": 0.6, "asr": 0.1, "llm": 0.1, "tts": 0.1}
     )
     assert record["correct"] and record["predicted"] == "A"
-    # "Be" for "B" is one substitution in the 9 words said
-    assert (record["wer_edits"], record["wer_words"]) == (1, 9)
+    # "Be" for "B" is one substitution in the 10 words said
+    assert (record["wer_edits"], record["wer_words"]) == (1, 10)
     assert record["inferences_before_speech_end"] == 1
     assert record["tokens_after_speech_end"] == 12  # the inference finished before
     assert (record["speculations"], record["speculations_discarded"]) == (2, 1)
