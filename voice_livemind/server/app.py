@@ -72,7 +72,7 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
         )
         await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"server full")
         return ws
-    connection = Connection(ws, app[SHARED], limits)
+    connection = Connection(ws, app[SHARED], limits, wire=request.query.get("wire"))
     connections.add(connection)
     log.info("session opened (%d in use)", len(connections))
     try:

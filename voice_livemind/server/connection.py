@@ -41,12 +41,11 @@ from .protocol import (
     SetMode,
     Start,
     TextInput,
-    audio_message,
     error_message,
-    event_message,
     parse_message,
     pcm16_samples,
 )
+from .wires import JsonWire, Wire, select_wire
 
 log = logging.getLogger(__name__)
 
@@ -82,25 +81,35 @@ class ClientAudioSink:
     the event loop; it never blocks: the client buffers and plays at its own pace.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, outbox: asyncio.Queue[str | None]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, outbox: asyncio.Queue[str | bytes | None], wire: Wire
+    ) -> None:
         self._loop = loop
         self._outbox = outbox
+        self._wire = wire
 
     def write(self, samples: np.ndarray, sample_rate: int) -> None:
-        self._loop.call_soon_threadsafe(
-            self._outbox.put_nowait, audio_message(samples, sample_rate)
-        )
+        message = self._wire.audio(samples, sample_rate)
+        self._loop.call_soon_threadsafe(self._outbox.put_nowait, message)
 
     def close(self) -> None:
         pass
 
 
 class Connection:
-    def __init__(self, ws: web.WebSocketResponse, shared: SharedModels, limits: Limits) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        shared: SharedModels,
+        limits: Limits,
+        wire: str | None = None,  # chosen on connecting (`/ws?wire=pcm`); a start may choose
+    ) -> None:
         self.ws = ws
         self.shared = shared
         self.limits = limits
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._wire_asked = wire
+        self.wire: Wire = JsonWire()  # until started: errors are JSON on every wire
         self.pipeline: VoicePipeline | None = None
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
         self._samples_received = 0
@@ -130,6 +139,8 @@ class Connection:
                 return
             if message.type == WSMsgType.TEXT:
                 await self._on_text(message.data)
+                if self._wire_asked == "pcm" and self.pipeline is None:
+                    return  # its start was refused: audio must not start a session instead
             elif message.type == WSMsgType.BINARY:
                 self._on_audio(message.data)
             elif message.type == WSMsgType.ERROR:
@@ -167,6 +178,8 @@ class Connection:
 
     def _on_audio(self, data: bytes) -> None:
         try:
+            if self.pipeline is None and self._wire_asked == "pcm":
+                self._start(Start())  # the pcm wire may send audio without a start message
             if self.pipeline is None:
                 raise ProtocolError("not_started", 'send {"type": "start"} before audio')
             samples = pcm16_samples(data, self.limits.max_frame_bytes)
@@ -186,10 +199,11 @@ class Connection:
         if self.pipeline is not None:
             raise ProtocolError("bad_message", "already started: one start per connection")
         shared = self.shared
+        self.wire = select_wire(start.wire or self._wire_asked)
         clock, bus = Clock(), EventBus()
         speaker = None
         if start.speech and shared.synthesizer is not None:
-            sink = ClientAudioSink(asyncio.get_running_loop(), self.outbox)
+            sink = ClientAudioSink(asyncio.get_running_loop(), self.outbox, self.wire)
             speaker = SentenceSpeaker(shared.synthesizer, sink, clock=clock, on_event=bus.publish)
         config = dataclasses.replace(shared.session_config, mode=start.mode)
         session = LiveMindSession(
@@ -211,6 +225,7 @@ class Connection:
                 "model": shared.engine.name,
                 "max_frame_bytes": self.limits.max_frame_bytes,
                 "idle_timeout_s": self.limits.idle_timeout_s,
+                "wire": self.wire.name,
             }
         )
 
@@ -244,7 +259,8 @@ class Connection:
 
     async def _forward(self, events: asyncio.Queue) -> None:
         while (event := await events.get()) is not None:
-            self.outbox.put_nowait(event_message(event))
+            if (message := self.wire.event(event)) is not None:
+                self.outbox.put_nowait(message)
 
     def _send(self, message: dict[str, object]) -> None:
         self.outbox.put_nowait(json.dumps(message))
@@ -259,7 +275,10 @@ class Connection:
             if gone or self.ws.closed:
                 continue
             try:
-                await self.ws.send_str(message)
+                if isinstance(message, bytes):
+                    await self.ws.send_bytes(message)
+                else:
+                    await self.ws.send_str(message)
             except (ConnectionError, RuntimeError) as exc:  # closed under us
                 log.info("client gone while sending: %s", exc)
                 gone = True
