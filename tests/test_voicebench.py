@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from scripted_engine import ScriptedEngine, is_answer_prompt
 from server_harness import running_server
 from speech import synthesize, with_silence, write_wav
+from test_server_engine import server_url  # noqa: F401 (a module's serve, real vLLM)
 from voicebench import audio as vb_audio
 from voicebench.bench import run_benchmark
 from voicebench.scenario import parse_scenario
@@ -172,3 +175,26 @@ async def test_a_start_message_may_choose_the_wire_and_its_rate_is_checked(model
         closing = await ws.receive(timeout=10)
         assert closing.type.name in ("CLOSE", "CLOSED", "CLOSING")
         await asyncio.sleep(0)
+
+
+# -- the voicebench CLI against `voice-livemind serve` (real vLLM) -----------------------------
+
+
+@pytest.mark.engine
+def test_voicebench_cli_against_serve_with_the_real_engine(server_url, tmp_path):  # noqa: F811
+    write_wav(tmp_path / "question.wav", with_silence(synthesize(SPOKEN), after=0.2))
+    plan = scenario("question.wav", "question.wav")
+    plan["turns"] = plan["turns"][:1]  # one question: the real model answers it
+    plan["turns"][0]["response_timeout_ms"] = 30000  # a loaded 2-core machine
+    (tmp_path / "scenario.yaml").write_text(json.dumps(plan))  # JSON is YAML
+    url = server_url.replace("http://", "ws://") + "/ws?wire=pcm"
+    done = subprocess.run(
+        [sys.executable, "-m", "voicebench", "run", str(tmp_path / "scenario.yaml"),
+         "-a", "websocket", "--url", url, "--out", str(tmp_path / "out"), "--format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    (turn,) = report["sessions"][0]["turns"]
+    assert turn["responded"] and turn["response_latency_ms"] is not None, turn["notes"]
+    assert turn["transcript"] and turn["wer"] < 0.3, turn["transcript"]
