@@ -12,7 +12,8 @@
 
 A client picks `pcm` with the query parameter (`/ws?wire=pcm`: no start message needed, the
 session starts with the first audio frame, in the server's default mode) or with a `"wire":
-"pcm"` field in its `start` message (which may also set `mode`, `speech` and `sample_rate`).
+"pcm"` field in its `start` message (which may also set `mode` and `speech`; a `sample_rate`
+other than 16 kHz is refused, and on `?wire=pcm` that closes the connection).
 """
 
 from __future__ import annotations
