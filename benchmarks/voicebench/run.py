@@ -53,11 +53,15 @@ def main() -> int:
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     modes = MODES if args.mode == "both" else (args.mode,)
-    with serving(args) as url:
-        for run in range(1, args.runs + 1):  # runs outermost: a cut-short run still has each
-            for mode in modes:
-                for name in args.scenarios:
-                    asyncio.run(run_one(name, mode, run, url, args))
+    try:
+        with serving(args) as url:
+            for run in range(1, args.runs + 1):  # runs outermost: a cut-short run has each
+                for mode in modes:
+                    for name in args.scenarios:
+                        asyncio.run(run_one(name, mode, run, url, args))
+    except KeyboardInterrupt:
+        print(f"interrupted: finished runs are in {args.out}; run again to resume")
+        return 130
     summary = summarize_all(args.out, modes)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = summary_table(summary)
@@ -161,7 +165,26 @@ async def run_one(name: str, mode: str, run: int, url: str, args: argparse.Names
         "start_message": {"type": "start", "mode": mode, "wire": "pcm"},
         "connect_timeout_s": 30.0,
     }
-    result = await run_benchmark(scenario, adapter="websocket", options=options)
+    # Ctrl-C: voicebench's adapter may swallow the cancellation while it closes (and return a
+    # cut-short session as if whole): the flag, not the exception, says the run was stopped.
+    benchmark = asyncio.ensure_future(run_benchmark(scenario, adapter="websocket", options=options))
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        benchmark.cancel()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop)
+    try:
+        result = await benchmark
+    except asyncio.CancelledError:
+        pass
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    if stopped:
+        raise KeyboardInterrupt
     folder.mkdir(parents=True, exist_ok=True)
     report = result.report
     # voicebench counts an answer that ends near a noise's onset as a false barge-in; whether
