@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]  # this checkout's package, and sounds.py
 
-SCENARIOS = ("mmlu", "barge_in", "noise")
+SCENARIOS = ("barge_in", "noise", "mmlu")  # the quickest first: a cut-short run has them
 MODES = ("livemind", "baseline")
 
 
