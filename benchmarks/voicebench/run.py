@@ -60,14 +60,16 @@ def main() -> int:
                     for name in args.scenarios:
                         asyncio.run(run_one(name, mode, run, url, args))
     except KeyboardInterrupt:
-        print(f"interrupted: finished runs are in {args.out}; run again to resume")
-        return 130
+        print("interrupted: run again to resume; the summary covers the finished runs")
+        status = 130
+    else:
+        status = 0
     summary = summarize_all(args.out, modes)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     table = summary_table(summary)
     (args.out / "summary.md").write_text(table + "\n")
     print(table)
-    return 0
+    return status
 
 
 def parse_args() -> argparse.Namespace:
