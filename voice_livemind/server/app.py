@@ -83,7 +83,14 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
         log.info("session opened (%d in use)", len(connections))
         return True
 
-    connection = Connection(ws, app[SHARED], limits, admit=admit, transport=request.transport)
+    connection = Connection(
+        ws,
+        app[SHARED],
+        limits,
+        admit=admit,
+        transport=request.transport,
+        wire=request.query.get("wire"),
+    )
     handshakes.add(connection)
     try:
         await connection.run()

@@ -47,12 +47,11 @@ from .protocol import (
     SetMode,
     Start,
     TextInput,
-    audio_message,
     error_message,
-    event_message,
     parse_message,
     pcm16_samples,
 )
+from .wires import JsonWire, Wire, select_wire
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +117,15 @@ class ClientAudioSink:
     the event loop; it never blocks: the client buffers and plays at its own pace.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[str], None]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, send: Callable[[str | bytes], None], wire: Wire
+    ) -> None:
         self._loop = loop
         self._send = send
+        self._wire = wire
 
     def write(self, samples: np.ndarray, sample_rate: int) -> None:
-        self._loop.call_soon_threadsafe(self._send, audio_message(samples, sample_rate))
+        self._loop.call_soon_threadsafe(self._send, self._wire.audio(samples, sample_rate))
 
     def close(self) -> None:
         pass
@@ -146,13 +148,17 @@ class Connection:
         *,
         admit: Callable[[Connection], bool] = lambda connection: True,
         transport: asyncio.BaseTransport | None = None,
+        wire: str | None = None,
     ) -> None:
         """`admit` is asked once, at `start`, for a place under the session cap; `transport`
-        is cut if the client stops reading its messages."""
+        is cut if the client stops reading its messages; `wire` is the wire format chosen on
+        connecting (`/ws?wire=pcm`; a `start` may choose too)."""
         self.ws = ws
         self.shared = shared
         self.limits = limits
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._wire_asked = wire
+        self.wire: Wire = JsonWire()  # until started: errors are JSON on every wire
         self.pipeline: VoicePipeline | None = None
         self._admit = admit
         self._transport = transport
@@ -216,6 +222,8 @@ class Connection:
         """Handle one message; False when the connection is over."""
         if message.type == WSMsgType.TEXT:
             await self._on_text(message.data)
+            if self._wire_asked == "pcm" and self.pipeline is None:
+                return False  # its start was refused: audio must not start a session instead
         elif message.type == WSMsgType.BINARY:
             self._on_audio(message.data)
         elif message.type == WSMsgType.ERROR:
@@ -269,6 +277,8 @@ class Connection:
             )
 
     def _on_audio(self, data: bytes) -> None:
+        if self.pipeline is None and self._wire_asked == "pcm":
+            self._start(Start())  # the pcm wire may send audio without a start message
         try:
             if self.pipeline is None:
                 raise ProtocolError("not_started", 'send {"type": "start"} before audio')
@@ -293,17 +303,19 @@ class Connection:
     def _start(self, start: Start) -> None:
         if self.pipeline is not None:
             raise ProtocolError("bad_message", "already started: one start per connection")
+        wire = select_wire(start.wire or self._wire_asked)  # a bad wire name costs no place
         if not self._admit(self):
             raise _Refused(
                 "server_full",
                 f"server full: {self.limits.max_sessions} sessions in use; try again later",
                 WSCloseCode.TRY_AGAIN_LATER,
             )
+        self.wire = wire
         shared = self.shared
         clock, bus = Clock(), EventBus()
         speaker = None
         if start.speech and shared.synthesizer is not None:
-            sink = ClientAudioSink(asyncio.get_running_loop(), self._put)
+            sink = ClientAudioSink(asyncio.get_running_loop(), self._put, self.wire)
             speaker = SentenceSpeaker(shared.synthesizer, sink, clock=clock, on_event=bus.publish)
         config = dataclasses.replace(shared.session_config, mode=start.mode)
         session = LiveMindSession(
@@ -325,6 +337,7 @@ class Connection:
                 "model": shared.engine.name,
                 "max_frame_bytes": self.limits.max_frame_bytes,
                 "idle_timeout_s": self.limits.idle_timeout_s,
+                "wire": self.wire.name,
             }
         )
 
@@ -364,7 +377,8 @@ class Connection:
                 log.warning("session error: %s", event.message)
                 kind = event.message.split(" failed", 1)[0] if " failed" in event.message else ""
                 event = dataclasses.replace(event, message=MODEL_FAILED.format(kind or "turn"))
-            self._put(event_message(event))
+            if (message := self.wire.event(event)) is not None:
+                self._put(message)
             self._watch_turn_length(event)
 
     def _watch_turn_length(self, event: Event) -> None:
@@ -386,7 +400,7 @@ class Connection:
     def _error(self, code: str, message: str) -> None:
         self._put(error_message(code, message))
 
-    def _put(self, message: str) -> None:
+    def _put(self, message: str | bytes) -> None:
         """Queue a message for the client; a client that lets too much pile up is cut off
         (it stopped reading: the queue would otherwise grow without bound)."""
         if self._dropped:
@@ -408,7 +422,10 @@ class Connection:
             if gone or self._dropped or self.ws.closed:
                 continue
             try:
-                await self.ws.send_str(message)
+                if isinstance(message, bytes):
+                    await self.ws.send_bytes(message)
+                else:
+                    await self.ws.send_str(message)
             except (ConnectionError, RuntimeError) as exc:  # closed under us
                 log.info("client gone while sending: %s", exc)
                 gone = True

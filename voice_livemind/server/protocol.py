@@ -5,6 +5,7 @@ machine-readable `code` and a one-line message; the connection reports it and go
 
 Client -> server (JSON text frames, each with a `type`):
     {"type": "start", "mode": "livemind"|"baseline", "sample_rate": 16000, "speech": true}
+        (optional "wire": "json"|"pcm": see wires.py)
     {"type": "text", "text": "...", "final": false}    typed input, streamed as typed
     {"type": "text", "text": "...", "revise": true}     an edit: the turn's whole input so far
     {"type": "end"}                                     typed input is complete: answer it
@@ -43,6 +44,7 @@ class Start:
     mode: Mode = Mode.LIVEMIND
     sample_rate: int = SAMPLE_RATE
     speech: bool = True  # speak answers (tts_audio messages)
+    wire: str | None = None  # the wire format (wires.py); None: the connection's
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def parse_message(raw: str, max_text_chars: int) -> ClientMessage:
                 "wrong_rate",
                 f"sample_rate {rate} is not supported: send 16-bit mono PCM at {SAMPLE_RATE} Hz",
             )
-        return Start(_mode(data, Mode.LIVEMIND), rate, _field(data, "speech", bool, True))
+        wire = _field(data, "wire", str, None) if "wire" in data else None
+        return Start(_mode(data, Mode.LIVEMIND), rate, _field(data, "speech", bool, True), wire)
     if kind == "text":
         text = _field(data, "text", str, None)
         if len(text) > max_text_chars:

@@ -8,10 +8,11 @@ loop stays free for the audio clock, the LLM stream and TTS; a server passes one
 all its pipelines (Whisper's model is shared and must decode one buffer at a time).
 
 Typed input takes the same path (`feed_text`, `end_input`), so a conversation may mix speech
-and text. When the user starts speaking while an answer is being spoken (barge-in), the speech
-stops and so does the answer's generation: the text generated so far stays in the conversation
-history, and the new words reach the session at once instead of after the whole answer. Every
-answered turn ends with a `TurnSummary` event: the latency summary, from the turn's events.
+and text. When the user talks while an answer is being spoken (barge-in: evidence of speech,
+not any sound; see `barge_in.py`), the speech stops and so does the answer's generation: the
+text generated so far stays in the conversation history, and the new words reach the session
+at once instead of after the whole answer. Every answered turn ends with a `TurnSummary` event:
+the latency summary, from the turn's events.
 
 Barge-in needs input that does not hear the output: headphones, a client with echo cancellation
 (a browser), a file. A microphone next to loudspeakers hears the answer itself, which would
@@ -51,7 +52,6 @@ import numpy as np
 from ..asr.events import (
     SpeechPaused,
     SpeechResumed,
-    SpeechStarted,
     UtteranceEnded,
     WordsCommitted,
 )
@@ -71,6 +71,7 @@ from ..turn.acoustic import WINDOW_S, SmartTurn
 from ..turn.fusion import EndpointDecision, EndpointingConfig, TurnEvidence, required_silence
 from ..turn.livemind_state import LiveMindState
 from ..turn.transcript import transcript_signals
+from .barge_in import BargeInDetector
 from .metrics import AudioArrivals, TurnSummary, VoiceTurn, measure_turn
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class VoicePipeline:
         self.speaker = speaker
         self.barge_in = barge_in
         self._deaf_until = 0.0  # half duplex: clock time until which the input is ignored
+        self._barge_in = BargeInDetector()
         self.bus = session.bus
         self.clock = session.clock
         self.turns: list[VoiceTurn] = []
@@ -187,6 +189,8 @@ class VoicePipeline:
         try:
             async for frame in frames:
                 self._arrivals.record(frame.duration, self.clock.now())
+                if self._talked_over(frame.samples):  # as it arrives: see barge_in.py
+                    self._interrupt()
                 if not self._audio_started:
                     # A source hands a frame over once its last sample is in.
                     end_t = frame.t + len(frame.samples) / SAMPLE_RATE
@@ -220,11 +224,9 @@ class VoicePipeline:
             # ASR events carry stream time; the log is on the pipeline's clock.
             event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
             self.bus.publish(event)
-            if isinstance(event, SpeechStarted) and self.speaker is not None:
-                if self.speaker.interrupt():  # barge-in: it was speaking
-                    # The rest of the answer would go unheard, and the new words wait for it.
-                    self.session.interrupt_answer()
-            elif isinstance(event, WordsCommitted) and event.text.strip():
+            if isinstance(event, WordsCommitted) and event.text.strip():
+                if self.barge_in and self.speaker is not None and self.speaker.speaking:
+                    self._interrupt()  # words heard over the answer: barge-in
                 await self._finish_answering()
                 self.session.feed(event.text)
             elif (
@@ -283,6 +285,19 @@ class VoicePipeline:
         self._in_pause = False
         loop = asyncio.get_running_loop()
         await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.end_turn))
+
+    def _talked_over(self, samples: np.ndarray) -> bool:
+        """Barge-in by the voice: speech heard while the answer is spoken (`barge_in.py`)."""
+        if not self.barge_in or self.speaker is None or not self.speaker.speaking:
+            self._barge_in.reset()
+            return False
+        return self._barge_in.hears_speech(samples)
+
+    def _interrupt(self) -> None:
+        assert self.speaker is not None
+        if self.speaker.interrupt():  # it was speaking
+            # The rest of the answer would go unheard, and the new words wait for it.
+            self.session.interrupt_answer()
 
     async def _answer(self) -> None:
         deltas = self.bus.subscribe()
