@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from scripted_engine import ScriptedEngine, is_answer_prompt
 from server_harness import running_server
-from speech import synthesize, with_silence, write_wav
 from test_server_engine import server_url  # noqa: F401 (a module's serve, real vLLM)
 from voicebench import audio as vb_audio
 from voicebench.bench import run_benchmark
@@ -26,6 +25,7 @@ from voice_livemind.asr.events import SpeechStarted, UtteranceEnded
 from voice_livemind.asr.models import load_whisper
 from voice_livemind.audio import SpeechSynthesizer
 from voice_livemind.audio.events import SpeechInterrupted
+from voice_livemind.audio.speech_samples import synthesize, with_silence, write_wav
 from voice_livemind.events import AnswerDelta, AnswerDone, ErrorEvent
 from voice_livemind.livemind.config import SessionConfig
 from voice_livemind.server.connection import SharedModels
