@@ -18,7 +18,7 @@ import statistics
 import time
 from typing import Any
 
-from voice_livemind.actions import ACTION_REGEX
+from voice_livemind.livemind.actions import ACTION_REGEX
 
 COUNTED_REGEX = r"action (inference\. [^\s.!?]([^\n.!?]|\.[0-9]){0,158}[.!?]|wait\.)"
 REPLY = "action inference. The farmer harvests the crop in autumn, when it is ripe and dry."

@@ -163,7 +163,7 @@ async def pause_decode(trials: int) -> dict[str, list[float]]:
 
 
 async def in_flight(trials: int, speech_s: float) -> dict[str, list[float]]:
-    from voice_livemind.session import SessionConfig
+    from voice_livemind.livemind.config import SessionConfig
 
     engine = await VllmEngine.start(None)
     decoder, speech = _whisper_and_speech()

@@ -44,7 +44,7 @@ DECODES = 16
 
 
 async def _inferences(engine: Any, stop: asyncio.Event, counter: list[int]) -> None:
-    from voice_livemind.session import SessionConfig
+    from voice_livemind.livemind.config import SessionConfig
 
     settings = SessionConfig().inference
     rng = random.Random(7)

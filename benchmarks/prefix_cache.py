@@ -18,10 +18,11 @@ import platform
 import re
 
 from voice_livemind.events import EventBus, InferenceDone
+from voice_livemind.livemind.config import EndPolicy, Mode, SessionConfig
+from voice_livemind.livemind.prompts import PromptFormat
+from voice_livemind.livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
+from voice_livemind.livemind.session import LiveMindSession
 from voice_livemind.llm.vllm_engine import VllmEngine
-from voice_livemind.prompts import PromptFormat
-from voice_livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
-from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig
 
 QUESTION = (
     "A water tank holds 1,200 litres when it is full. "

@@ -23,12 +23,16 @@ from speech import BENCH_QUESTIONS, synthesize, with_silence
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.audio import ArraySource, NullSink, SentenceSpeaker, SpeechSynthesizer
 from voice_livemind.audio.sources import decode_file
+from voice_livemind.cli.voice import TRAILING_SILENCE_S, demo_audio
 from voice_livemind.events import Clock, EventBus
+from voice_livemind.livemind.config import Mode, SessionConfig
+from voice_livemind.livemind.samples import (
+    MULTIPLE_CHOICE_ANSWER_PREFIX,
+    MULTIPLE_CHOICE_INSTRUCTION,
+)
+from voice_livemind.livemind.session import LiveMindSession
 from voice_livemind.llm.vllm_engine import VllmEngine
-from voice_livemind.pipeline import VoicePipeline
-from voice_livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX, MULTIPLE_CHOICE_INSTRUCTION
-from voice_livemind.session import LiveMindSession, Mode, SessionConfig
-from voice_livemind.voice_cli import TRAILING_SILENCE_S, _demo_audio
+from voice_livemind.voice.pipeline import VoicePipeline
 
 # The first three: the clips q1-q3 of the voice latency table in RESULTS.md.
 QUESTIONS = BENCH_QUESTIONS[:3]
@@ -53,7 +57,7 @@ async def one(engine, synthesizer, audio, mode: Mode) -> dict:
 
 
 async def main(args: argparse.Namespace) -> None:
-    clips = {"demo": decode_file(_demo_audio())}
+    clips = {"demo": decode_file(demo_audio())}
     clips.update(
         {f"q{i}": with_silence(synthesize(q), before=0.3) for i, q in enumerate(QUESTIONS, 1)}
     )

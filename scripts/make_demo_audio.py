@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from voice_livemind.audio import SpeechSynthesizer
-from voice_livemind.samples import SAMPLE_QUESTION
+from voice_livemind.livemind.samples import SAMPLE_QUESTION
 
 OUT = Path(__file__).resolve().parent.parent / "voice_livemind" / "data" / "sample_question.flac"
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from voice_livemind.livemind.prompts import COT_SYSTEM, FINAL_INSTRUCTION
 from voice_livemind.llm.base import Chunk, Message, SamplingSettings, Usage
-from voice_livemind.prompts import COT_SYSTEM, FINAL_INSTRUCTION
 
 Reply = Callable[[list[Message], SamplingSettings], str]
 Delay = float | Callable[[list[Message], SamplingSettings], float]

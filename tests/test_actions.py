@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from voice_livemind.actions import (
+from voice_livemind.livemind.actions import (
     ACTION_REGEX,
     WAIT,
     Action,

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from voice_livemind.analyze import load_records, load_runs, run_analyze, summarize_runs
-from voice_livemind.plots import pick_timeline
+from voice_livemind.bench.analyze.plots import pick_timeline
+from voice_livemind.bench.analyze.report import run_analyze
+from voice_livemind.bench.analyze.runs import load_records, load_runs
+from voice_livemind.bench.analyze.text import summarize_runs
 
 SAMPLE = Path(__file__).parent / "data" / "bench_sample.jsonl"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

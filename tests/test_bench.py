@@ -9,11 +9,12 @@ from dataclasses import replace
 import pytest
 from scripted_engine import ScriptedEngine
 
-from voice_livemind.bench import BenchSettings, question_text, run_bench, run_to_file
-from voice_livemind.datasets import Question, load_questions
+from voice_livemind.bench.datasets import Question, load_questions
+from voice_livemind.bench.text_replay import BenchSettings, question_text, run_bench, run_to_file
 from voice_livemind.events import EventBus, InferenceAborted, InferenceStarted, InputEnded
-from voice_livemind.session import LiveMindSession, Mode, SessionConfig
-from voice_livemind.text_source import feed_points, replay_text_simulated
+from voice_livemind.livemind.config import Mode, SessionConfig
+from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.livemind.text_source import feed_points, replay_text_simulated
 
 TEXT = "The sun is a star. It is very hot. How hot is its surface? "
 

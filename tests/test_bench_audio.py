@@ -11,22 +11,22 @@ from dataclasses import replace
 
 import pytest
 
-from voice_livemind.analyze import run_analyze
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.audio import SpeechSynthesizer
 from voice_livemind.audio.speech_cache import SpeechCache
-from voice_livemind.bench_spoken import (
+from voice_livemind.bench.analyze.report import run_analyze
+from voice_livemind.bench.datasets import load_questions, sample_questions
+from voice_livemind.bench.spoken import from_questions
+from voice_livemind.bench.spoken_record import STAGES
+from voice_livemind.bench.spoken_replay import (
     QUESTION_RATE_WPM,
     QUESTION_VOICE,
     SpokenBench,
     SpokenBenchSettings,
     run_spoken_bench,
 )
-from voice_livemind.datasets import load_questions, sample_questions
-from voice_livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
-from voice_livemind.session import Mode, SessionConfig
-from voice_livemind.spoken import from_questions
-from voice_livemind.spoken_record import STAGES
+from voice_livemind.livemind.config import Mode, SessionConfig
+from voice_livemind.livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 
 SETTINGS = SpokenBenchSettings(
     dataset="mmlu", n=1, seed=42, voice=QUESTION_VOICE, rate_wpm=QUESTION_RATE_WPM,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from voice_livemind.datasets import (
+from voice_livemind.bench.datasets import (
     MMLU_PRO_CATEGORIES,
     MMLU_SUBJECTS,
     DatasetError,

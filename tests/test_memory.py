@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voice_livemind.actions import WAIT, Action, ActionKind
-from voice_livemind.memory import InferenceMemory, Step, common_prefix_len
+from voice_livemind.livemind.actions import WAIT, Action, ActionKind
+from voice_livemind.livemind.memory import InferenceMemory, Step, common_prefix_len
 
 ONE, TWO, THREE = "One fish. ", "Two fish. ", "Red fish. "
 

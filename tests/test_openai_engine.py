@@ -14,7 +14,10 @@ import httpx
 import pytest
 from conftest import QUESTION
 
-from voice_livemind.actions import ACTION_REGEX
+from voice_livemind.livemind.actions import ACTION_REGEX
+from voice_livemind.livemind.config import EndPolicy, SessionConfig
+from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.livemind.text_source import replay_text
 from voice_livemind.llm import (
     EngineTimeoutError,
     EngineUnavailableError,
@@ -23,8 +26,6 @@ from voice_livemind.llm import (
     complete,
 )
 from voice_livemind.llm.openai_engine import OpenAIEngine
-from voice_livemind.session import EndPolicy, LiveMindSession, SessionConfig
-from voice_livemind.text_source import replay_text
 
 pytestmark = pytest.mark.engine
 

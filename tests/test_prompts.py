@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from voice_livemind.actions import WAIT, Action, ActionKind
-from voice_livemind.memory import Step
-from voice_livemind.prompts import (
+from voice_livemind.livemind.actions import WAIT, Action, ActionKind
+from voice_livemind.livemind.memory import Step
+from voice_livemind.livemind.prompts import (
     COT_SYSTEM,
     FINAL_INSTRUCTION,
     LIVEMIND_SYSTEM,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voice_livemind.datasets import Question
-from voice_livemind.scoring import Score, extract_answer, score_answer
+from voice_livemind.bench.datasets import Question
+from voice_livemind.bench.scoring import Score, extract_answer, score_answer
 
 ABCD = ("A", "B", "C", "D")
 TEN = tuple("ABCDEFGHIJ")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from voice_livemind.segmenter import Granularity, segment, stable_segments
+from voice_livemind.livemind.segmenter import Granularity, segment, stable_segments
 
 ALL = list(Granularity)
 

@@ -19,6 +19,7 @@ from speech import synthesize, with_silence
 from voice_livemind.asr.decoder import WhisperDecoder
 from voice_livemind.asr.models import load_whisper
 from voice_livemind.audio import SpeechSynthesizer
+from voice_livemind.livemind.config import Mode, SessionConfig
 from voice_livemind.server.client import ServerClosed
 from voice_livemind.server.connection import Limits, SharedModels
 from voice_livemind.server.protocol import (
@@ -30,7 +31,6 @@ from voice_livemind.server.protocol import (
     parse_message,
     pcm16_samples,
 )
-from voice_livemind.session import Mode, SessionConfig
 
 TYPED = "The farmer has seventeen sheep in a field. He buys five more at the market. "
 QUESTION = "How many sheep does he have now?"

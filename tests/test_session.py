@@ -31,10 +31,16 @@ from voice_livemind.events import (
     JsonlLog,
     SegmentCommitted,
 )
+from voice_livemind.livemind.config import EndPolicy, Mode, SessionConfig
+from voice_livemind.livemind.prompts import (
+    COT_SYSTEM,
+    FINAL_INSTRUCTION,
+    LIVEMIND_SYSTEM,
+    PromptFormat,
+)
+from voice_livemind.livemind.segmenter import stable_segments
+from voice_livemind.livemind.session import LiveMindSession
 from voice_livemind.llm.base import EngineError, PromptTooLongError, SamplingSettings
-from voice_livemind.prompts import COT_SYSTEM, FINAL_INSTRUCTION, LIVEMIND_SYSTEM, PromptFormat
-from voice_livemind.segmenter import stable_segments
-from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig
 
 S1 = "The train leaves Paris at noon. "
 S2 = "It travels at 300 km per hour. "

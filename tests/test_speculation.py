@@ -20,8 +20,9 @@ from voice_livemind.events import (
     SpeculationDiscarded,
     SpeculationStarted,
 )
-from voice_livemind.pipeline import VoicePipeline
-from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig, Speculate
+from voice_livemind.livemind.config import EndPolicy, Mode, SessionConfig, Speculate
+from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.voice.pipeline import VoicePipeline
 
 S1 = "The sun is a star. "
 S2 = "How hot is it?"

@@ -8,8 +8,8 @@ import pytest
 from speech import silence, write_wav
 
 from voice_livemind.asr.wer import word_errors
-from voice_livemind.datasets import DatasetError, Question
-from voice_livemind.spoken import from_questions, load_recordings, spoken_text
+from voice_livemind.bench.datasets import DatasetError, Question
+from voice_livemind.bench.spoken import from_questions, load_recordings, spoken_text
 
 Q = Question("q1", "mmlu", "astronomy", "Which planet is red?", ("Mars.", "Venus", "Earth"), "A")
 

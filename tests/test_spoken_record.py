@@ -6,7 +6,9 @@ import pytest
 
 from voice_livemind.asr.events import SpeechEnded, UtteranceEnded, WordsCommitted
 from voice_livemind.audio.events import AudioStarted, TtsFirstAudio
-from voice_livemind.datasets import Question
+from voice_livemind.bench.datasets import Question
+from voice_livemind.bench.spoken import SpokenQuestion, spoken_text
+from voice_livemind.bench.spoken_record import build_spoken_record, first_sentence_t, stage_times
 from voice_livemind.events import (
     AnswerDelta,
     AnswerDone,
@@ -19,8 +21,6 @@ from voice_livemind.events import (
     SpeculationStarted,
     TokenCounts,
 )
-from voice_livemind.spoken import SpokenQuestion, spoken_text
-from voice_livemind.spoken_record import build_spoken_record, first_sentence_t, stage_times
 
 Q = Question("q1", "mmlu", "astronomy", "Which planet is red?", ("Mars", "Venus"), "A")
 ITEM = SpokenQuestion(Q, spoken_text(Q))

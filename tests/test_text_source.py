@@ -7,9 +7,10 @@ import asyncio
 import pytest
 from scripted_engine import ScriptedEngine
 
-from voice_livemind.prompts import PromptFormat
-from voice_livemind.session import EndPolicy, LiveMindSession, SessionConfig
-from voice_livemind.text_source import replay_text, typed_chunks
+from voice_livemind.livemind.config import EndPolicy, SessionConfig
+from voice_livemind.livemind.prompts import PromptFormat
+from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.livemind.text_source import replay_text, typed_chunks
 
 
 async def test_typed_chunks_rebuild_the_text_at_roughly_the_typing_speed():

@@ -8,11 +8,12 @@ import re
 import pytest
 from conftest import QUESTION
 
-from voice_livemind.actions import ACTION_REGEX
 from voice_livemind.events import EventBus, InferenceDone, InferenceStarted
+from voice_livemind.livemind.actions import ACTION_REGEX
+from voice_livemind.livemind.config import EndPolicy, Mode, SessionConfig
+from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.livemind.text_source import replay_text
 from voice_livemind.llm import PromptTooLongError, SamplingSettings, complete
-from voice_livemind.session import EndPolicy, LiveMindSession, Mode, SessionConfig
-from voice_livemind.text_source import replay_text
 
 pytestmark = pytest.mark.engine
 

@@ -20,8 +20,9 @@ from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.asr.wer import wer
 from voice_livemind.audio import ArraySource, SentenceSpeaker, SpeechSynthesizer, WavSink
 from voice_livemind.events import Clock, EventBus
-from voice_livemind.pipeline import VoicePipeline
-from voice_livemind.session import LiveMindSession, SessionConfig
+from voice_livemind.livemind.config import SessionConfig
+from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.voice.pipeline import VoicePipeline
 
 # Ordinary words: tiny.en mishears some of espeak's speech ("A train" -> "That rain").
 QUESTION = (
@@ -132,8 +133,10 @@ def test_replay_command_json(question_audio, tmp_path):
         capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    for key in ("transcript", "answer_text", "answer_letter", "speech_end_s",
+    output = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(output["turns"]) == 1
+    result = output["turns"][0]
+    for key in ("transcript", "answer_text", "speech_end_s",
                 "inferences_before_speech_end", "end_of_speech_to_answer_s",
                 "end_of_speech_to_first_audio_s"):  # fmt: skip
         assert key in result
@@ -155,7 +158,7 @@ def test_replay_of_a_missing_file_is_a_one_line_error(tmp_path):
 
 
 def test_audio_arrivals_place_speech_on_the_clock_across_breaks_in_the_audio():
-    from voice_livemind.pipeline import AudioArrivals
+    from voice_livemind.voice.metrics import AudioArrivals
 
     arrivals = AudioArrivals()
     for i in range(10):  # 1 s of audio in real time, arriving at clock 5.1 ... 6.0

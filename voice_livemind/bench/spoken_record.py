@@ -19,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .asr.events import AsrDecoded, UtteranceEnded
-from .asr.wer import word_errors
-from .audio.events import TtsFirstAudio
-from .audio.sentences import SentenceSplitter, clean_for_speech
-from .bench_record import build_record
-from .events import (
+from ..asr.events import AsrDecoded, UtteranceEnded
+from ..asr.wer import word_errors
+from ..audio.events import TtsFirstAudio
+from ..audio.sentences import SentenceSplitter, clean_for_speech
+from ..events import (
     AnswerDelta,
     AnswerDone,
     AnswerFirstToken,
@@ -36,7 +35,8 @@ from .events import (
     SpeculationDiscarded,
     SpeculationStarted,
 )
-from .pipeline import audio_offset, speech_end_clock_t
+from ..voice.metrics import audio_offset, speech_end_clock_t
+from .record import build_record
 from .spoken import SpokenQuestion
 
 STAGES = ("endpointing", "asr", "llm", "tts")

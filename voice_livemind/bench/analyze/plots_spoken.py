@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import PercentFormatter
 
-from .analyze import BASELINE, Run
-from .analyze_spoken import FIRST_AUDIO, is_spoken
-from .plots import _figure, _legend_below
-from .spoken_record import STAGES
+from ..spoken_record import STAGES
+from .plots import figure, legend_below
+from .runs import BASELINE, Run
+from .spoken import FIRST_AUDIO, is_spoken
 
 _STAGE_COLORS = {"endpointing": "#9ecae1", "asr": "#6baed6", "llm": "#31a354", "tts": "#fd8d3c"}
 _STAGE_LABELS = {
@@ -30,7 +30,7 @@ def _label(summary: dict[str, Any], many_files: bool) -> str:
 
 def plot_stage_bars(summaries: list[dict[str, Any]], path: Path) -> Path:
     """Stacked horizontal bars: mean seconds per stage from end of speech to first audio."""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     many = len({s["file"] for s in summaries}) > 1
     labels = [_label(s, many) for s in summaries]
@@ -52,14 +52,14 @@ def plot_stage_bars(summaries: list[dict[str, Any]], path: Path) -> Path:
     ax.set_xlabel("mean seconds from the end of speech to the first spoken audio")
     ax.set_title("Where the time after the end of speech goes")
     ax.grid(True, axis="x", alpha=0.3)
-    _legend_below(fig, ax)
+    legend_below(fig, ax)
     fig.savefig(path)
     return path
 
 
 def plot_spoken_cdfs(runs: list[Run], summaries: list[dict[str, Any]], path: Path) -> Path:
     """Empirical CDFs of end of speech -> first audio and -> answer complete, per run."""
-    fig = _figure()
+    fig = figure()
     axes = fig.subplots(1, 2, sharey=True)
     many = len({s["file"] for s in summaries}) > 1
     spoken = [run for run in runs if is_spoken(run)]

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 
+from ..llm.base import Message
 from .actions import ActionKind, format_action
-from .llm.base import Message
 from .memory import Step
 
 

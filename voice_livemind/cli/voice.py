@@ -10,10 +10,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .audio.errors import AudioError
-from .events import Clock, EventBus, JsonlLog
-from .pipeline import VoicePipeline, VoiceTurn
-from .samples import MULTIPLE_CHOICE_INSTRUCTION
+from ..audio.errors import AudioError
+from ..events import Clock, EventBus, JsonlLog
+from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
+from ..voice.metrics import VoiceTurn
+from ..voice.pipeline import VoicePipeline
+from .options import add_asr_args, add_common_args, open_engines, session_config, whisper_options
 
 DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by espeak-ng, in voice_livemind/data
 DEMO_ANSWER_WAV = "runs/demo_answer.wav"
@@ -21,8 +23,7 @@ DEMO_ANSWER_WAV = "runs/demo_answer.wav"
 TRAILING_SILENCE_S = 2.0
 
 
-def add_voice_parsers(commands: argparse._SubParsersAction, add_common: Any) -> None:
-    """`add_common(parser, both=False)` adds the model and LiveMind options of cli.py."""
+def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
     replay = commands.add_parser("replay", help="answer a spoken question from an audio file")
     replay.add_argument("file", help="wav, flac, mp3, ... (any rate; mono or stereo)")
     replay.add_argument("--fast", action="store_true", help="feed the audio as fast as possible")
@@ -39,15 +40,15 @@ def add_voice_parsers(commands: argparse._SubParsersAction, add_common: Any) -> 
         parser.add_argument("--log", default=None, help="write the latency log (JSONL) here")
         parser.add_argument("--speak-to", default=None, help="write the spoken answer to a WAV")
         parser.add_argument("--no-speech", action="store_true", help="print the answer only")
-        parser.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
         parser.add_argument("--answer-instruction", default=None)
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
-        add_common(parser)
+        add_asr_args(parser)
+        add_common_args(parser)
 
 
 def _speaker(args: argparse.Namespace, clock: Clock, bus: EventBus, fallback_wav: str | None):
     """The TTS stage, or None (with a one-line note) when speech cannot be produced."""
-    from .audio import SentenceSpeaker, SpeakerSink, SpeechSynthesizer, WavSink
+    from ..audio import SentenceSpeaker, SpeakerSink, SpeechSynthesizer, WavSink
 
     if args.no_speech:
         return None
@@ -72,29 +73,29 @@ def _speaker(args: argparse.Namespace, clock: Clock, bus: EventBus, fallback_wav
 
 def _barge_in(args: argparse.Namespace, speaker: Any) -> bool:
     """Full duplex unless a microphone may hear the answer from the loudspeakers."""
-    from .audio import SpeakerSink
+    from ..audio import SpeakerSink
 
     loudspeakers = speaker is not None and isinstance(speaker.sink, SpeakerSink)
     return args.command != "listen" or not loudspeakers or args.barge_in
 
 
-async def run_voice(args: argparse.Namespace, open_engines: Any, session_config: Any) -> int:
-    from .asr.recognizer import create_recognizer
-    from .audio import FileSource, MicrophoneSource
+async def run_voice(args: argparse.Namespace) -> int:
+    from ..asr.recognizer import create_recognizer
+    from ..audio import FileSource, MicrophoneSource
+    from ..livemind.session import LiveMindSession
     from .console import TerminalView
-    from .session import LiveMindSession
 
     if args.command == "listen":
         device = int(args.device) if args.device and args.device.isdigit() else args.device
         source: Any = MicrophoneSource(device=device)
     else:
-        path = args.file if args.command == "replay" else _demo_audio()
+        path = args.file if args.command == "replay" else demo_audio()
         realtime = not getattr(args, "fast", False)
         source = FileSource(path, realtime=realtime, pad_s=TRAILING_SILENCE_S)
     # The demo asks the sample multiple-choice question; nothing else is assumed to be one.
     multiple_choice = args.command == "demo" and args.answer_instruction is None
     instruction = MULTIPLE_CHOICE_INSTRUCTION if multiple_choice else args.answer_instruction or ""
-    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
     engine, answer_engine = await open_engines(args)
     clock, bus = Clock(), EventBus()
     speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
@@ -130,14 +131,14 @@ async def run_voice(args: argparse.Namespace, open_engines: Any, session_config:
     return 0
 
 
-def _demo_audio() -> str:
+def demo_audio() -> str:
     return str(resources.files("voice_livemind") / "data" / DEMO_AUDIO)
 
 
 def _report(args: argparse.Namespace, view: Any, turns: list[VoiceTurn]) -> None:
     if args.json:
-        turn = turns[0] if turns else VoiceTurn("", "", None, None, None, 0, None, None)
-        print(json.dumps({"mode": args.mode, "turns": len(turns), **turn.to_dict()}))
+        # Every turn of the input, in order (a file may hold several utterances).
+        print(json.dumps({"mode": args.mode, "turns": [turn.to_dict() for turn in turns]}))
         return
     if not turns:
         view.console.print("no speech heard: nothing to answer", style="yellow")
@@ -145,24 +146,22 @@ def _report(args: argparse.Namespace, view: Any, turns: list[VoiceTurn]) -> None
         view.voice_summary(turn, args.mode)
 
 
-async def run_spoken_bench_command(
-    args: argparse.Namespace, open_engines: Any, session_config: Any
-) -> int:
+async def run_spoken_bench_command(args: argparse.Namespace) -> int:
     """`bench --audio` / `bench --recordings DIR`: the spoken benchmark (`bench_spoken.py`)."""
-    from .asr.recognizer import create_recognizer
-    from .audio import SpeechSynthesizer
-    from .audio.speech_cache import SpeechCache
-    from .bench import run_to_file
-    from .bench_spoken import (
+    from ..asr.recognizer import create_recognizer
+    from ..audio import SpeechSynthesizer
+    from ..audio.speech_cache import SpeechCache
+    from ..bench.datasets import load_questions, sample_questions
+    from ..bench.spoken import from_questions, load_recordings
+    from ..bench.spoken_replay import (
         QUESTION_RATE_WPM,
         QUESTION_VOICE,
         SpokenBench,
         SpokenBenchSettings,
         run_spoken_bench,
     )
-    from .datasets import load_questions, sample_questions
-    from .session import Mode
-    from .spoken import from_questions, load_recordings
+    from ..bench.text_replay import run_to_file
+    from ..livemind.config import Mode
 
     if args.concurrency != 1:
         raise ValueError("the spoken benchmark replays in real time: --concurrency must be 1")
@@ -174,7 +173,7 @@ async def run_spoken_bench_command(
         source = args.data or args.dataset
         items = from_questions(sample_questions(load_questions(source), n, args.seed))
         voice, rate = args.voice or QUESTION_VOICE, args.rate or QUESTION_RATE_WPM
-    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
     answer_voice = SpeechSynthesizer()
     speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice), voice, rate)
     engine, answer_engine = await open_engines(args)

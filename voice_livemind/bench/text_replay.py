@@ -19,12 +19,13 @@ from typing import Any, Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .bench_record import build_record
+from ..events import Event, EventBus
+from ..livemind.config import Mode, SessionConfig
+from ..livemind.session import LiveMindSession
+from ..livemind.text_source import VirtualClock, replay_text, replay_text_simulated
+from ..llm.base import ChatEngine, EngineError
 from .datasets import Question, iter_jsonl, load_questions, sample_questions
-from .events import Event, EventBus
-from .llm.base import ChatEngine, EngineError
-from .session import LiveMindSession, Mode, SessionConfig
-from .text_source import VirtualClock, replay_text, replay_text_simulated
+from .record import build_record
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def question_text(question: Question, options: str) -> tuple[str, str]:
     return typed, question.options_text
 
 
-def _drain(queue: asyncio.Queue[Event | None]) -> list[Event]:
+def drain_events(queue: asyncio.Queue[Event | None]) -> list[Event]:
     events = []
     while not queue.empty():
         event = queue.get_nowait()
@@ -93,7 +94,7 @@ async def run_question(
     finally:
         await session.close()
     run = asdict(settings)
-    return build_record(question, mode.value, run, _drain(queue), clock.virtual, start, error)
+    return build_record(question, mode.value, run, drain_events(queue), clock.virtual, start, error)
 
 
 def _drop_cut_line(path: Path) -> None:

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .analyze import BASELINE, Run, _fmt, _mean, _ratio
-from .spoken_record import STAGES
+from ..spoken_record import STAGES
+from .runs import BASELINE, Run, fmt, mean, ratio
 
 FIRST_AUDIO = "speech_end_to_first_audio_s"
 
@@ -35,11 +35,11 @@ def summarize_spoken(run: Run) -> dict[str, Any]:
     scored = [r for r in records if r.get("wer_words")]
     edits, words = sum(r["wer_edits"] for r in scored), sum(r["wer_words"] for r in scored)
     stages = [r["stages_s"] for r in ok if r.get("stages_s")]
-    stage_means = {s: _mean(st[s] for st in stages) for s in STAGES}
+    stage_means = {s: mean(st[s] for st in stages) for s in STAGES}
     total = sum(v for v in stage_means.values() if v is not None)
 
     def mean_of(key: str) -> float | None:
-        return _mean(r.get(key) for r in ok)
+        return mean(r.get(key) for r in ok)
 
     return {
         "file": run.file,
@@ -48,7 +48,7 @@ def summarize_spoken(run: Run) -> dict[str, Any]:
         "errors": len(records) - len(ok),
         "accuracy": sum(1 for r in ok if r["correct"]) / len(records),
         "wer": edits / words if words else None,
-        "first_audio_mean_s": _mean(first_audio),
+        "first_audio_mean_s": mean(first_audio),
         "first_audio_p50_s": None if p50 is None else float(p50),
         "first_audio_p90_s": None if p90 is None else float(p90),
         "utterance_end_mean_s": mean_of("speech_end_to_utterance_end_s"),
@@ -71,15 +71,13 @@ def summarize_spoken_runs(runs: list[Run]) -> list[dict[str, Any]]:
             (b for b in summaries if b["mode"] == BASELINE and b["file"] == s["file"]), None
         )
         if s["mode"] != BASELINE and base is not None:
-            s["first_audio_mean_ratio"] = _ratio(
-                s["first_audio_mean_s"], base["first_audio_mean_s"]
-            )
-            s["first_audio_p50_ratio"] = _ratio(s["first_audio_p50_s"], base["first_audio_p50_s"])
+            s["first_audio_mean_ratio"] = ratio(s["first_audio_mean_s"], base["first_audio_mean_s"])
+            s["first_audio_p50_ratio"] = ratio(s["first_audio_p50_s"], base["first_audio_p50_s"])
     return summaries
 
 
 def _pct(value: float | None, spec: str = ".0f") -> str:
-    return _fmt(None if value is None else 100 * value, spec, "%")
+    return fmt(None if value is None else 100 * value, spec, "%")
 
 
 _COLUMNS = (
@@ -88,17 +86,17 @@ _COLUMNS = (
     ("err", lambda s: str(s["errors"])),
     ("acc", lambda s: _pct(s["accuracy"], ".1f")),
     ("WER", lambda s: _pct(s["wer"], ".1f")),
-    ("1st audio mean s", lambda s: _fmt(s["first_audio_mean_s"])),
-    ("p50 s", lambda s: _fmt(s["first_audio_p50_s"])),
-    ("p90 s", lambda s: _fmt(s["first_audio_p90_s"])),
-    ("mean/base", lambda s: _fmt(s["first_audio_mean_ratio"], ".2f", "x")),
-    ("p50/base", lambda s: _fmt(s["first_audio_p50_ratio"], ".2f", "x")),
-    ("utt. end s", lambda s: _fmt(s["utterance_end_mean_s"])),
-    ("1st token s", lambda s: _fmt(s["first_token_mean_s"])),
-    ("answer s", lambda s: _fmt(s["answer_mean_s"])),
+    ("1st audio mean s", lambda s: fmt(s["first_audio_mean_s"])),
+    ("p50 s", lambda s: fmt(s["first_audio_p50_s"])),
+    ("p90 s", lambda s: fmt(s["first_audio_p90_s"])),
+    ("mean/base", lambda s: fmt(s["first_audio_mean_ratio"], ".2f", "x")),
+    ("p50/base", lambda s: fmt(s["first_audio_p50_ratio"], ".2f", "x")),
+    ("utt. end s", lambda s: fmt(s["utterance_end_mean_s"])),
+    ("1st token s", lambda s: fmt(s["first_token_mean_s"])),
+    ("answer s", lambda s: fmt(s["answer_mean_s"])),
     *((stage, lambda s, stage=stage: _pct(s[f"stage_{stage}_share"])) for stage in STAGES),
-    ("inf. before", lambda s: _fmt(s["inferences_before_speech_end_mean"], ".1f")),
-    ("tok after", lambda s: _fmt(s["tokens_after_speech_end_mean"], ".1f")),
+    ("inf. before", lambda s: fmt(s["inferences_before_speech_end_mean"], ".1f")),
+    ("tok after", lambda s: fmt(s["tokens_after_speech_end_mean"], ".1f")),
     ("kept spec.", lambda s: str(s["speculative_answers_kept"])),
 )
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .datasets import Question
-from .events import (
+from ..events import (
     AnswerDelta,
     AnswerDone,
     AnswerFirstToken,
@@ -23,6 +22,7 @@ from .events import (
     InputEnded,
     SegmentCommitted,
 )
+from .datasets import Question
 from .scoring import extract_answer, score_answer
 
 _TIMELINE_TYPES = (

@@ -7,11 +7,11 @@ import asyncio
 import faulthandler
 import logging
 import signal
-from typing import Any
+
+from .options import add_asr_args, add_common_args, open_engines, session_config, whisper_options
 
 
-def add_serve_parser(commands: argparse._SubParsersAction, add_common: Any) -> None:
-    """`add_common(parser)` adds the model and LiveMind options of cli.py."""
+def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve", help="serve many users over WebSocket, with a browser playground"
     )
@@ -21,16 +21,16 @@ def add_serve_parser(commands: argparse._SubParsersAction, add_common: Any) -> N
     serve.add_argument(
         "--idle-timeout", type=float, default=300.0, help="close a silent session after (s)"
     )
-    serve.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
     serve.add_argument("--no-speech", action="store_true", help="answers as text only")
     serve.add_argument("--answer-instruction", default="", help="appended to the final step")
     serve.add_argument("--verbose", action="store_true", help="log sessions opening and closing")
-    add_common(serve)
+    add_asr_args(serve)
+    add_common_args(serve)
 
 
-async def run_serve(args: argparse.Namespace, open_engines: Any, session_config: Any) -> int:
-    from .app import create_app, load_shared, serve
-    from .connection import Limits
+async def run_serve(args: argparse.Namespace) -> int:
+    from ..server.app import create_app, load_shared, serve
+    from ..server.connection import Limits
 
     if args.max_sessions < 1 or args.idle_timeout <= 0:
         raise ValueError("--max-sessions must be >= 1 and --idle-timeout positive")
@@ -47,6 +47,7 @@ async def run_serve(args: argparse.Namespace, open_engines: Any, session_config:
             session_config(args, args.answer_instruction),
             answer_engine=answer_engine,
             asr_model=args.asr_model,
+            whisper=whisper_options(args),
             speech=not args.no_speech,
         )
         limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout)

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from .analyze import BASELINE, Run
+from .runs import BASELINE, Run
 
 _SIZE = (12, 6)
 _DPI = 100
@@ -33,7 +33,7 @@ _COLORS = {
 }
 
 
-def _figure() -> Figure:
+def figure() -> Figure:
     fig = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -49,7 +49,7 @@ def _minor_seconds_label(value: float, _pos: object = None) -> str:
     return f"{value:g}" if leading in (2, 3, 5) else ""
 
 
-def _legend_below(fig: Figure, ax: Any) -> None:
+def legend_below(fig: Figure, ax: Any) -> None:
     """Run legend under the axes (inside, it hides data), as many columns as the labels allow."""
     handles, labels = ax.get_legend_handles_labels()
     widest = max((len(label) for label in labels), default=1)
@@ -77,7 +77,7 @@ def run_labels(summaries: list[dict[str, Any]]) -> list[str]:
 
 
 def plot_latency_cdf(runs: list[Run], summaries: list[dict[str, Any]], path: Path) -> Path:
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     lo, hi = math.inf, 0.0
     for run, s, label in zip(runs, summaries, run_labels(summaries), strict=True):
@@ -106,7 +106,7 @@ def plot_latency_cdf(runs: list[Run], summaries: list[dict[str, Any]], path: Pat
     ax.set_xlabel("latency: end of input → complete answer (s, log scale)")
     ax.set_ylabel("questions answered within that time")
     ax.set_title("Latency distribution (empirical CDF)")
-    _legend_below(fig, ax)
+    legend_below(fig, ax)
     fig.savefig(path)
     return path
 
@@ -120,7 +120,7 @@ def _category_accuracy(records: list[dict[str, Any]], category: str) -> float:
 
 def plot_accuracy_by_category(runs: list[Run], summaries: list[dict[str, Any]], path: Path) -> Path:
     categories = sorted({r["category"] for run in runs for r in run.records})
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     x = np.arange(len(categories))
     width = 0.8 / len(runs)
@@ -143,7 +143,7 @@ def plot_accuracy_by_category(runs: list[Run], summaries: list[dict[str, Any]], 
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_ylabel("accuracy (errors count as wrong)")
     ax.set_title("Accuracy by category")
-    _legend_below(fig, ax)
+    legend_below(fig, ax)
     fig.savefig(path)
     return path
 
@@ -249,7 +249,7 @@ def plot_timeline(record: dict[str, Any], baseline: dict[str, Any] | None, path:
     if baseline is not None:
         timelines.append(_parse_timeline(baseline, BASELINE))
     lanes = _lanes(timelines)
-    fig = _figure()
+    fig = figure()
     whole, zoom = fig.subplots(1, 2, sharey=True, width_ratios=[2, 1])
     for tl, rows in zip(timelines, lanes, strict=True):
         _draw(whole, tl, rows, 0.0)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from .asr.events import SpeechEnded, SpeechStarted, UtteranceEnded, WordsCommitted
-from .audio.events import TtsFirstAudio
-from .events import (
+from ..asr.events import SpeechEnded, SpeechStarted, UtteranceEnded, WordsCommitted
+from ..audio.events import TtsFirstAudio
+from ..events import (
     AnswerDelta,
     AnswerDone,
     AnswerStarted,
@@ -22,10 +22,10 @@ from .events import (
     SpeculationDiscarded,
     SpeculationStarted,
 )
-from .session import TurnResult
+from ..livemind.session import TurnResult
 
 if TYPE_CHECKING:
-    from .pipeline import VoiceTurn
+    from ..voice.metrics import VoiceTurn
 
 
 class TerminalView:

@@ -21,11 +21,9 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import TypeVar
 
-from .actions import ACTION_REGEX, parse_action
-from .events import (
+from ..events import (
     AnswerDelta,
     AnswerDone,
     AnswerFirstToken,
@@ -43,7 +41,7 @@ from .events import (
     SpeculationStarted,
     TokenCounts,
 )
-from .llm.base import (
+from ..llm.base import (
     ChatEngine,
     Chunk,
     EngineError,
@@ -52,73 +50,16 @@ from .llm.base import (
     SamplingSettings,
     Usage,
     abort_in_background,
+    complete,
 )
+from .actions import parse_action
+from .config import EndPolicy, Mode, SessionConfig
 from .memory import InferenceMemory, common_prefix_len
-from .prompts import PromptFormat, baseline_messages, final_messages, inference_messages
-from .segmenter import Granularity, stable_segments
+from .prompts import baseline_messages, final_messages, inference_messages
+from .segmenter import stable_segments
 from .speculation import SpeculativeAnswer
 
 E = TypeVar("E")
-
-
-class Mode(StrEnum):
-    LIVEMIND = "livemind"
-    BASELINE = "baseline"  # chain-of-thought once input has ended
-
-
-class Speculate(StrEnum):
-    """Which sessions start their answer when the user pauses (`LiveMindSession.speculate`)."""
-
-    LIVEMIND = "livemind"  # LiveMind's last step is short enough to prepare in a pause
-    ALL = "all"  # the baseline too (a benchmark arm: the same trick without the thinking)
-    OFF = "off"
-
-
-class EndPolicy(StrEnum):
-    ABORT = "abort"  # drop the in-flight inference and answer at once
-    WAIT = "wait"  # let it finish first (the paper's behaviour)
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    mode: Mode = Mode.LIVEMIND
-    prompt_format: PromptFormat = PromptFormat.U_SPI
-    granularity: Granularity = Granularity.SENT
-    min_segment_chars: int = 10
-    end_policy: EndPolicy = EndPolicy.ABORT
-    # Inferences are short, one sentence, and discouraged from echoing the input (small
-    # models otherwise copy the question back or loop).
-    inference: SamplingSettings = field(
-        default_factory=lambda: SamplingSettings(
-            max_tokens=48, regex=ACTION_REGEX, repetition_penalty=1.2
-        )
-    )
-    # The same for LiveMind's final step and the baseline. A mild repetition penalty keeps small
-    # models from copying the option list back or looping until the token limit.
-    answer: SamplingSettings = field(
-        default_factory=lambda: SamplingSettings(max_tokens=256, repetition_penalty=1.1)
-    )
-    # Appended to the final instruction, e.g. "End with 'The answer is (X)'." for benchmarks.
-    answer_instruction: str = ""
-    # LiveMind's final reply opens with this text (assistant prefill), e.g. "The answer is (":
-    # the thinking happened while the user typed, so the last step goes straight to the answer.
-    # The baseline never gets it: its chain of thought must come before the answer.
-    answer_prefix: str = ""
-    # Start the final answer when the user pauses (`speculate()`), keep it if input ends there.
-    speculate: Speculate = Speculate.LIVEMIND
-
-    def __post_init__(self) -> None:
-        # "all" works as well as Speculate.ALL; anything else (a bool: True meant nothing and
-        # silently turned speculation off) is an error.
-        if not isinstance(self.speculate, str):
-            raise TypeError(f"speculate must be one of {[s.value for s in Speculate]}")
-        object.__setattr__(self, "speculate", Speculate(self.speculate))
-
-    @property
-    def speculates(self) -> bool:
-        return self.speculate is Speculate.ALL or (
-            self.speculate is Speculate.LIVEMIND and self.mode is Mode.LIVEMIND
-        )
 
 
 @dataclass(frozen=True)
@@ -190,6 +131,12 @@ class LiveMindSession:
         """Append newly arrived input."""
         if text:
             self._on_input(self._input + text)
+
+    def set_mode(self, mode: Mode) -> None:
+        """LiveMind or the baseline from the next turn on; between turns only."""
+        if self._input or self._ended:
+            raise RuntimeError("the mode can change between turns only")
+        self.config = replace(self.config, mode=mode)
 
     def revise(self, text: str) -> None:
         """Replace the whole input of this turn; inferences on the unchanged prefix are kept."""
@@ -270,7 +217,7 @@ class LiveMindSession:
                 return
             self._publish(InferenceStarted, call_id=call_id, new_text=new_text)
             self._in_flight = True
-            reply, usage = await self._complete(self.engine, messages, settings, call_id)
+            reply, usage = await complete(self.engine, messages, settings, call_id)
         except asyncio.CancelledError:
             if self._in_flight:
                 self._publish(InferenceAborted, call_id=call_id, reason=self._abort_reason)
@@ -296,20 +243,6 @@ class LiveMindSession:
             valid=action.valid,
             tokens=_token_counts(usage),
         )
-
-    async def _complete(
-        self,
-        engine: ChatEngine,
-        messages: list[Message],
-        settings: SamplingSettings,
-        call_id: str,
-    ) -> tuple[str, Usage]:
-        parts: list[str] = []
-        usage = Usage()
-        async for chunk in engine.stream(messages, settings, call_id):
-            parts.append(chunk.text)
-            usage = chunk.usage or usage
-        return "".join(parts), usage
 
     async def _fit(
         self,

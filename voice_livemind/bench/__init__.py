@@ -1,0 +1,1 @@
+"""Benchmarks: datasets, scoring, text and spoken replay, result records, analysis."""

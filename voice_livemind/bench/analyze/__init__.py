@@ -1,0 +1,1 @@
+"""Tables and plots from benchmark result files (`voice-livemind analyze`)."""

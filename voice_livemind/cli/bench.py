@@ -1,0 +1,126 @@
+"""`voice-livemind bench` (text or spoken replay of MMLU / MMLU-Pro) and `analyze`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..livemind.config import Mode
+from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
+from .options import add_asr_args, add_common_args, open_engines, session_config
+
+
+def add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "bench", help="replay MMLU / MMLU-Pro questions as typed text; LiveMind vs baseline"
+    )
+    bench.add_argument("--dataset", choices=["mmlu", "mmlu-pro"], default="mmlu-pro")
+    bench.add_argument(
+        "--data",
+        default=None,
+        help="local JSONL/parquet/CSV file or folder, or an HF dataset name "
+        "(default: the sample shipped with voice-livemind)",
+    )
+    bench.add_argument("-n", type=int, default=10, help="questions (0: all), split by category")
+    bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument("--speed", type=float, default=240.0, help="characters per minute")
+    bench.add_argument(
+        "--timing",
+        choices=["simulated", "realtime"],
+        default="simulated",
+        help="simulated: the paper's clock (typing simulated, model time real); "
+        "realtime: text arrives on the wall clock",
+    )
+    bench.add_argument(
+        "--options",
+        choices=["at-end", "streamed"],
+        default="at-end",
+        help="at-end: options arrive at once after the question (the paper); "
+        "streamed: typed like the question (as when spoken)",
+    )
+    bench.add_argument("--output", default=None, help="results file (JSONL); default under runs/")
+    bench.add_argument("--overwrite", action="store_true", help="start the results file afresh")
+    bench.add_argument("--concurrency", type=int, default=1, help="simulated users at once")
+    spoken = bench.add_argument_group(
+        "spoken (--audio): questions read aloud through VAD, streaming ASR, LiveMind and TTS"
+    )
+    spoken.add_argument(
+        "--audio", action="store_true", help="speak each question and replay it in real time"
+    )
+    spoken.add_argument(
+        "--recordings",
+        default=None,
+        metavar="DIR",
+        help="benchmark your own recordings: DIR holds audio files and answers.jsonl rows "
+        '{"file": "q1.wav", "answer": "B", "text": "what is said (optional)"}',
+    )
+    spoken.add_argument("--voice", default=None, help="espeak voice reading the questions")
+    spoken.add_argument("--rate", type=int, default=None, help="reading speed, words per minute")
+    add_asr_args(bench)
+    add_common_args(bench, both=True)
+
+
+def add_analyze_parser(commands: argparse._SubParsersAction) -> None:
+    analyze = commands.add_parser("analyze", help="tables and plots from bench results")
+    analyze.add_argument("files", nargs="+", help="results files (JSONL) from bench")
+    analyze.add_argument("--csv", default=None, help="also write the table as CSV here")
+    analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
+    analyze.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots here")
+    analyze.add_argument("--timeline-id", default=None, help="question id for the timeline plot")
+
+
+async def run_bench_command(args: argparse.Namespace) -> int:
+
+    from ..bench.text_replay import BenchSettings, run_bench, run_to_file
+
+    if args.speed <= 0:
+        raise ValueError("--speed must be positive (characters per minute)")
+    if args.n < 0 or args.concurrency < 1:
+        raise ValueError("-n must be >= 0 and --concurrency >= 1")
+    if args.audio or args.recordings:
+        from .voice import run_spoken_bench_command
+
+        return await run_spoken_bench_command(args)
+    n = args.n or None
+    engine, answer_engine = await open_engines(args)
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True)
+    settings = BenchSettings(
+        dataset=args.data or args.dataset,
+        n=n,
+        seed=args.seed,
+        speed_cpm=args.speed,
+        timing=args.timing,
+        options=args.options,
+        format=args.format,
+        granularity=args.granularity,
+        min_segment_chars=args.min_segment_chars,
+        end_policy=args.end_policy,
+        max_inference_tokens=args.max_inference_tokens,
+        max_answer_tokens=args.max_answer_tokens,
+        answer_prefix=config.answer_prefix,
+        model=engine.name,
+        answer_model=(answer_engine or engine).name,
+    )
+    name = f"bench_{args.dataset}_{args.format}_{args.granularity}_{args.timing}_{args.options}"
+    output = Path(args.output or f"runs/{name}_n{n or 'all'}.jsonl")
+    if args.overwrite:
+        output.unlink(missing_ok=True)
+    modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
+    bench = run_bench(
+        engine,
+        answer_engine,
+        config,
+        settings,
+        modes,
+        output,
+        concurrency=args.concurrency,
+        data=args.data,
+    )
+    await run_to_file(bench, output, (engine, answer_engine))
+    return 0
+
+
+async def run_analyze_command(args: argparse.Namespace) -> int:
+    from ..bench.analyze.report import run_analyze
+
+    return run_analyze(args.files, args.csv, args.json, args.plot, args.timeline_id)

@@ -1,0 +1,165 @@
+"""Options every command shares (model, LiveMind) and what they build: engines and the session
+configuration. Each default comes from `SessionConfig`, where it is written once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..livemind.actions import ACTION_REGEX
+from ..livemind.config import EndPolicy, Mode, SessionConfig, Speculate
+from ..livemind.prompts import PromptFormat
+from ..livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX
+from ..livemind.segmenter import Granularity
+from ..llm.base import ChatEngine, SamplingSettings
+
+DEFAULTS = SessionConfig()
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=None,
+        help="HF model id or local HF directory (default: offline SmolLM2-135M-Instruct)",
+    )
+    group.add_argument(
+        "--answer-model",
+        default=None,
+        help="a second model that writes the final answer (collaborative mode)",
+    )
+    group.add_argument(
+        "--llm-url",
+        default=None,
+        help="OpenAI-compatible server (e.g. http://host:8000/v1) instead of in-process vLLM",
+    )
+    group.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "EMPTY"))
+    group.add_argument("--max-model-len", type=int, default=2048, help="context window (tokens)")
+
+
+def add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> None:
+    group = parser.add_argument_group("LiveMind")
+    modes = [m.value for m in Mode] + (["both"] if both else [])
+    group.add_argument("--mode", choices=modes, default="both" if both else Mode.LIVEMIND.value)
+    group.add_argument(
+        "--format",
+        choices=[f.value for f in PromptFormat],
+        default=DEFAULTS.prompt_format.value,
+    )
+    group.add_argument(
+        "--granularity",
+        choices=[g.value for g in Granularity],
+        default=DEFAULTS.granularity.value,
+    )
+    group.add_argument("--min-segment-chars", type=int, default=DEFAULTS.min_segment_chars)
+    group.add_argument(
+        "--end-policy",
+        choices=[p.value for p in EndPolicy],
+        default=DEFAULTS.end_policy.value,
+        help="at end of input: abort the in-flight inference, or wait for it (paper)",
+    )
+    group.add_argument("--max-inference-tokens", type=int, default=DEFAULTS.inference.max_tokens)
+    group.add_argument("--max-answer-tokens", type=int, default=DEFAULTS.answer.max_tokens)
+    group.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=DEFAULTS.answer.repetition_penalty,
+        help="for the answer, in both modes alike (1.0: off)",
+    )
+    group.add_argument(
+        "--answer-prefix",
+        default=None,
+        help="LiveMind's final reply opens with this text (default for the built-in "
+        "multiple-choice questions: sample, demo, bench: 'The answer is ('; '' to turn off)",
+    )
+    group.add_argument(
+        "--speculate",
+        choices=[v.value for v in Speculate],
+        default=DEFAULTS.speculate.value,
+        help="spoken input: prepare the answer while the end of the utterance is being "
+        "confirmed, in LiveMind mode (default), in both modes, or not at all",
+    )
+    group.add_argument(
+        "--free-actions",
+        action="store_true",
+        help="do not constrain inference replies to the action format",
+    )
+
+
+def add_asr_args(parser: argparse.ArgumentParser) -> None:
+    """Which Whisper model decodes speech, and on what hardware."""
+    group = parser.add_argument_group("speech recognition")
+    group.add_argument("--asr-model", default=None, help="faster-whisper model (default tiny.en)")
+    group.add_argument(
+        "--asr-device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where Whisper runs (auto: a GPU when CTranslate2 sees one)",
+    )
+    group.add_argument(
+        "--asr-compute-type",
+        default="default",
+        help="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)",
+    )
+    group.add_argument(
+        "--asr-threads", type=int, default=2, help="CPU threads Whisper decodes with"
+    )
+
+
+def whisper_options(args: argparse.Namespace) -> dict[str, object]:
+    """The keyword arguments of `asr.models.load_whisper` the command line sets."""
+    if args.asr_threads < 1:
+        raise ValueError("--asr-threads must be >= 1")
+    return {
+        "device": args.asr_device,
+        "compute_type": args.asr_compute_type,
+        "cpu_threads": args.asr_threads,
+    }
+
+
+def add_common_args(parser: argparse.ArgumentParser, both: bool = False) -> None:
+    """The model and LiveMind options; `both` offers `--mode both` (benchmarks)."""
+    add_engine_args(parser)
+    add_livemind_args(parser, both=both)
+
+
+def session_config(
+    args: argparse.Namespace, answer_instruction: str = "", multiple_choice: bool = False
+) -> SessionConfig:
+    """The session settings from the command line; `multiple_choice` questions get the
+    multiple-choice answer prefix unless `--answer-prefix` says otherwise."""
+    prefix = args.answer_prefix
+    if prefix is None:
+        prefix = MULTIPLE_CHOICE_ANSWER_PREFIX if multiple_choice else ""
+    return SessionConfig(
+        mode=Mode.LIVEMIND if args.mode == "both" else Mode(args.mode),
+        prompt_format=PromptFormat(args.format),
+        granularity=Granularity(args.granularity),
+        min_segment_chars=args.min_segment_chars,
+        end_policy=EndPolicy(args.end_policy),
+        inference=SamplingSettings(
+            max_tokens=args.max_inference_tokens,
+            regex=None if args.free_actions else ACTION_REGEX,
+            repetition_penalty=DEFAULTS.inference.repetition_penalty,
+        ),
+        answer=SamplingSettings(
+            max_tokens=args.max_answer_tokens, repetition_penalty=args.repetition_penalty
+        ),
+        answer_instruction=answer_instruction,
+        answer_prefix=prefix,
+        speculate=Speculate(args.speculate),
+    )
+
+
+async def open_engines(
+    args: argparse.Namespace,
+) -> tuple[ChatEngine, ChatEngine | None]:
+    """The engine `--model` names and, in collaborative mode, the `--answer-model` one."""
+    from ..llm import open_engine
+
+    common = dict(llm_url=args.llm_url, api_key=args.api_key, max_model_len=args.max_model_len)
+    engine = await open_engine(args.model, **common)
+    answer_engine = None
+    if args.answer_model and args.answer_model != args.model:
+        answer_engine = await open_engine(args.answer_model, **common)
+    return engine, answer_engine

@@ -1,0 +1,1 @@
+"""LiveMind, the method: segmenting input, inferring on each segment, answering at the end."""

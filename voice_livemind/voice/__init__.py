@@ -1,0 +1,1 @@
+"""The voice pipeline: audio -> speech recognition -> LiveMind -> speech out, and turn metrics."""
