@@ -279,15 +279,17 @@ def convert_gguf_file(path: Path) -> Path:
 
 
 def convert_gguf_to_hf(gguf_path: Path, target: Path) -> None:
-    """Rebuild an HF model directory (bf16 safetensors + tokenizer) from a GGUF file.
+    """Rebuild an HF model directory (bf16 safetensors, config, tokenizer) from a GGUF file.
 
-    Written to a temporary sibling and renamed into place, so a crash or a concurrent
-    conversion never leaves a half-written model behind. A file transformers cannot read
-    (an architecture its GGUF loader does not know, not a GGUF at all) is a
-    `ModelNotFoundError` with its first line.
+    The model is laid out on the meta device (names and shapes only) and each tensor is cast to
+    bf16 as soon as it is dequantized, so memory peaks near the bf16 weights' size. Written to a
+    temporary sibling and renamed into place, so a crash or a concurrent conversion never
+    leaves a half-written model behind. A file transformers cannot read (an architecture its
+    GGUF loader does not know, not a GGUF at all) is a `ModelNotFoundError` with its first line.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from safetensors.torch import save_file
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
     from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
 
     gguf_dir, gguf_name = str(gguf_path.parent), gguf_path.name
@@ -295,13 +297,23 @@ def convert_gguf_to_hf(gguf_path: Path, target: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         config = AutoConfig.from_pretrained(gguf_dir, gguf_file=gguf_name)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-        checkpoint = load_gguf_checkpoint(str(gguf_path), return_tensors=True, model_to_load=model)
-        state = {k: v.to(torch.bfloat16) for k, v in checkpoint["tensors"].items()}
-        if "lm_head.weight" not in state and config.tie_word_embeddings:
-            state["lm_head.weight"] = state["model.embed_tokens.weight"]
-        model.load_state_dict(state, strict=False)
-        model.save_pretrained(tmp, safe_serialization=True)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+        checkpoint = load_gguf_checkpoint(
+            str(gguf_path), return_tensors=True, model_to_load=model, torch_dtype=torch.bfloat16
+        )
+        state = checkpoint["tensors"]
+        if config.tie_word_embeddings:
+            state.pop("lm_head.weight", None)  # loaders tie it to the embedding
+        missing = set(model.state_dict()) - set(state) - {"lm_head.weight"}
+        if missing:
+            raise ValueError(f"the GGUF has no tensor for {sorted(missing)[0]}")
+        config.architectures = [type(model).__name__]
+        config.dtype = torch.bfloat16
+        tmp.mkdir(parents=True)
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        config.save_pretrained(tmp)
+        GenerationConfig.from_model_config(config).save_pretrained(tmp)
         AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name).save_pretrained(tmp)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)

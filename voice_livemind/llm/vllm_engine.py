@@ -178,11 +178,13 @@ class VllmEngine:
         name = model or os.path.basename(path)
         return cls(llm, name=name, context_tokens=max_model_len)
 
-    def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The token ids sent for `messages`: the chat template's control tokens around
+        content tokenized as plain text."""
         return self._prompts.prompt_ids(messages)
 
     async def count_tokens(self, messages: Sequence[Message]) -> int:
-        return len(self._prompt_ids(messages))
+        return len(self.prompt_ids(messages))
 
     async def stream(
         self, messages: Sequence[Message], settings: SamplingSettings, request_id: str
@@ -190,7 +192,7 @@ class VllmEngine:
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
-        prompt_ids = self._prompt_ids(messages)
+        prompt_ids = self.prompt_ids(messages)
         room = self.context_tokens - len(prompt_ids)
         if room < 1:
             raise PromptTooLongError(
