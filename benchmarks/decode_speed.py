@@ -10,7 +10,7 @@ The engine runs as the product runs it (CPU: nice 10, every core, 32-token block
 One JSON line per model goes to the output file; a rerun skips the models already there
 (`--overwrite` starts afresh). Hold the latency lock: `flock /tmp/vl-bench.lock ...`.
 
-    .venv/bin/python benchmarks/decode_speed.py [--models smollm2-135m qwen2.5-coder-0.5b ...]
+    PYTHONPATH=. .venv/bin/python benchmarks/decode_speed.py [--models smollm2-135m ...]
 """
 
 from __future__ import annotations

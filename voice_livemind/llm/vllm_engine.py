@@ -16,6 +16,7 @@ engine argument (1 GiB) unless `VLLM_CPU_KVCACHE_SPACE` is set.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
@@ -175,8 +176,11 @@ class VllmEngine:
                 raise _load_error(exc, model or path) from exc
         if niceness:
             lower_engine_priority(niceness)
-        name = model or os.path.basename(path)
-        return cls(llm, name=name, context_tokens=max_model_len)
+        engine = cls(llm, name=model or os.path.basename(path), context_tokens=max_model_len)
+        # vLLM's imports above keep a traceback whose frames lead back to this one: a local
+        # left here would keep the AsyncLLM alive after close() until interpreter exit.
+        del llm
+        return engine
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """The token ids sent for `messages`: the chat template's control tokens around
@@ -256,9 +260,13 @@ class VllmEngine:
             return
         llm.shutdown()
         # AsyncLLM.__del__ shuts down again; run it now, while the interpreter is whole, rather
-        # than at exit, where it fails noisily on half-torn-down modules. The engine holds
-        # reference cycles, so dropping the last reference alone does not collect it.
-        del llm
+        # than at exit, where it fails noisily on half-torn-down modules. Its output handler
+        # task refers to it until the cancellation that shutdown() sent has run, and it holds
+        # reference cycles: let the task finish, then collect.
+        handler = getattr(llm, "output_handler", None)
+        if isinstance(handler, asyncio.Task) and handler.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([handler])
+        del llm, handler
         gc.collect()
 
 
