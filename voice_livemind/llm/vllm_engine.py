@@ -52,8 +52,8 @@ CPU_KV_CACHE_BYTES = _GIB
 # delays the end of the utterance and the answer prepared in the pause. So there the engine runs
 # at nice 10: Whisper runs first whenever both want the CPU and the engine takes the rest. Under
 # that priority the engine need not keep a core to itself for its scheduler as vLLM does by
-# default, and on every core it prefills and decodes faster (measurements: benchmarks/RESULTS.md,
-# "Engine priority").
+# default, and on every core it prefills and decodes faster (benchmarks/RESULTS.md: "Engine
+# priority on a CPU" and "The in-process engine on every core").
 CPU_ENGINE_NICENESS = 10
 
 
