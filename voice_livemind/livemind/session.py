@@ -308,9 +308,9 @@ class LiveMindSession:
 
     def _pause_thinking(self, call_id: str) -> None:
         """The answer prepared in a pause goes first: abort the inference in flight until
-        speech resumes. Beside one, the answer's first token came 0.3-0.7 s after it was
-        started instead of about 0.2 s; the end policy would abort that inference anyway if
-        the pause is the end, and if not, thinking resumes where it was (the prompt is cached).
+        speech resumes, so that the answer has the engine to itself (benchmarks/RESULTS.md).
+        The end policy would abort that inference anyway if the pause is the end, and if not,
+        thinking resumes where it was (the prompt is cached).
         """
         speculation = self._speculation
         if speculation is None or speculation.call_id != call_id or self._thinker is None:

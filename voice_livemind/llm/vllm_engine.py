@@ -53,7 +53,7 @@ CPU_KV_CACHE_BYTES = _GIB
 # at nice 10: Whisper runs first whenever both want the CPU and the engine takes the rest. Under
 # that priority the engine need not keep a core to itself for its scheduler as vLLM does by
 # default, and on every core it prefills and decodes faster (benchmarks/RESULTS.md: "Engine
-# priority on a CPU" and "The in-process engine on every core").
+# priority on a CPU", and the finding "The CPU engine at nice 10, on both cores").
 CPU_ENGINE_NICENESS = 10
 
 
