@@ -248,8 +248,9 @@ class VllmEngine:
 
     @property
     def failed(self) -> bool:
-        """The engine process is gone (killed, crashed): no request can succeed any more."""
-        return bool(self._llm.errored)
+        """The engine process is gone (killed, crashed): no request can succeed any more.
+        False once closed: a closed engine did not fail."""
+        return self._llm is not None and bool(self._llm.errored)
 
     async def reset_prefix_cache(self) -> None:
         """Forget cached KV blocks, so that measurements start cold."""
