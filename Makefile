@@ -3,10 +3,14 @@
 VENV := .venv
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint models
 
 setup:
 	@scripts/setup.sh
+
+# Qwen2.5-Coder 0.5B and 1.5B Instruct for --model qwen2.5-coder-0.5b / -1.5b (about 1.6 GB).
+models: setup
+	@scripts/install_models.sh
 
 demo: setup
 	$(VENV)/bin/voice-livemind demo

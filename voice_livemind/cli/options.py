@@ -21,7 +21,8 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model",
         default=None,
-        help="HF model id or local HF directory (default: offline SmolLM2-135M-Instruct)",
+        help="offline model (smollm2-135m, the default; qwen2.5-coder-0.5b, qwen2.5-coder-1.5b "
+        "after `make models`), a .gguf file, a local HF directory or an HF model id",
     )
     group.add_argument(
         "--answer-model",

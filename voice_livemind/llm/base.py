@@ -65,6 +65,18 @@ class EngineTimeoutError(EngineError):
     """The engine did not answer in time."""
 
 
+class ModelLoadError(EngineUnavailableError):
+    """The engine could not load the model; the message says what failed."""
+
+
+class EngineOutOfMemoryError(ModelLoadError):
+    """The model and its KV cache do not fit the memory that is free."""
+
+
+class UnsupportedModelError(ModelLoadError):
+    """The engine has no implementation of the model's architecture."""
+
+
 class PromptTooLongError(EngineError):
     """The prompt plus the requested output does not fit the model's context."""
 

@@ -4,6 +4,10 @@ Aimed first at a remote vLLM deployment (`vllm serve`, tensor/pipeline parallel,
 nodes) and usable with OpenAI itself, as in the paper. vLLM extensions are used when the
 server offers them: structured outputs (`structured_outputs.regex`), cached prompt token
 counts (`--enable-prompt-tokens-details`) and `/tokenize` for exact context budgets.
+
+The server renders the chat template and tokenizes the result, special-token strings included,
+so control-token strings in message content are broken up before sending
+(`plain_text.escape_control_text`): a user cannot forge a system or assistant turn.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .base import (
     SamplingSettings,
     Usage,
 )
+from .plain_text import escape_messages
 
 _CHARS_PER_TOKEN = 3  # a cautious estimate when the server cannot count for us
 
@@ -93,7 +98,8 @@ class OpenAIEngine:
         if self.vllm_extensions:
             url = str(self._client.base_url).rstrip("/").removesuffix("/v1") + "/tokenize"
             try:
-                body = {"model": self.name, "messages": list(messages), **_prefill(messages)}
+                body = {"model": self.name, "messages": escape_messages(messages)}
+                body |= _prefill(messages)
                 async with httpx.AsyncClient(timeout=10) as http:
                     reply = await http.post(url, json=body)
                 reply.raise_for_status()
@@ -116,7 +122,7 @@ class OpenAIEngine:
         try:
             stream = await self._client.chat.completions.create(
                 model=self.name,
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=escape_messages(messages),  # type: ignore[arg-type]
                 max_tokens=settings.max_tokens,
                 temperature=settings.temperature,
                 stop=list(settings.stop) or None,

@@ -1,46 +1,59 @@
 """In-process vLLM (`AsyncLLM`) behind the `ChatEngine` interface.
 
-Prompts are rendered with the model's own chat template and sent as token ids, with prefix
-caching on: when a conversation only grows at its end (LiveMind's append-only formats), the
-shared prefix is served from the KV cache and only the new tokens are prefilled.
-vLLM starts an engine process, so scripts using this need an `if __name__ == "__main__":` guard.
+Prompts are rendered with the model's own chat template and sent as token ids, message content
+tokenized as plain text (`plain_text.ChatPromptTokenizer`: typed control-token strings stay
+text), with prefix caching on: when a conversation only grows at its end (LiveMind's
+append-only formats), the shared prefix is served from the KV cache and only the new tokens are
+prefilled. vLLM starts an engine process, so scripts using this need an
+`if __name__ == "__main__":` guard.
+
+Importing this module changes nothing. `VllmEngine.start` sets, only while the engine starts
+and only where the user has not set them, the environment variables vLLM reads in its engine
+process: `VLLM_LOGGING_LEVEL=ERROR` (its INFO lines drown the terminal view) and, on a CPU
+with a lowered priority, `VLLM_CPU_NUM_OF_RESERVED_CPU=0`; the CPU KV cache is sized with an
+engine argument (1 GiB) unless `VLLM_CPU_KVCACHE_SPACE` is set.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import os
+import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from .base import (
     Chunk,
     EngineError,
+    EngineOutOfMemoryError,
     EngineUnavailableError,
     Message,
+    ModelLoadError,
     PromptTooLongError,
     SamplingSettings,
+    UnsupportedModelError,
     Usage,
 )
 from .models import ModelNotFoundError, resolve_model
+from .plain_text import ChatPromptTokenizer
 
-# Quiet by default: vLLM's INFO lines drown the terminal view. VLLM_LOGGING_LEVEL overrides.
-os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-# On CPU, vLLM sizes its KV cache as a share of free memory and refuses to start when other
-# processes hold some; a fixed size (GiB) starts reliably and is plenty for a few sessions.
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+_GIB = 1 << 30
+# On a CPU, vLLM sizes its KV cache as a share of free memory and refuses to start when other
+# processes hold some; a fixed size starts reliably and is plenty for a few sessions.
+CPU_KV_CACHE_BYTES = _GIB
 
 
 # On a CPU backend the engine shares the cores with speech recognition, which is on the critical
 # path: LiveMind's inferences run while the user talks, and a Whisper decode slowed by them
 # delays the end of the utterance and the answer prepared in the pause. So there the engine runs
-# at nice 10: Whisper runs first whenever both want the CPU and the engine takes the rest. In the
-# spoken benchmark the answer prepared in the pause started 0.28-0.48 s after the end of speech
-# instead of 0.27-0.62 s. Under that priority the engine need not keep a core to itself as vLLM
-# does by default (one core for its scheduler): on all cores a 120-token prefill took 0.15-0.17 s
-# instead of 0.22 s here (2 cores), decoding ran at 35 instead of 28 tokens/s, and a Whisper
-# decode beside a generating engine still took 0.22 s (0.19 s alone; 0.38 s at equal priority).
+# at nice 10: Whisper runs first whenever both want the CPU and the engine takes the rest. Under
+# that priority the engine need not keep a core to itself for its scheduler as vLLM does by
+# default, and on every core it prefills and decodes faster (benchmarks/RESULTS.md: "Engine
+# priority on a CPU", and the finding "The CPU engine at nice 10, on both cores").
 CPU_ENGINE_NICENESS = 10
 
 
@@ -62,12 +75,43 @@ def lower_engine_priority(niceness: int) -> None:
             continue  # gone, or not ours to change: it keeps its priority
 
 
+class _ScopedEnvironment:
+    """Environment defaults that last only while the engine starts (its process inherits them).
+
+    A variable the user has set is left alone; on leaving, what was added is removed again.
+    """
+
+    def __init__(self) -> None:
+        self._added: list[str] = []
+
+    def setdefault(self, name: str, value: str) -> None:
+        if name not in os.environ:
+            os.environ[name] = value
+            self._added.append(name)
+
+    def restore(self) -> None:
+        for name in self._added:
+            os.environ.pop(name, None)
+        self._added.clear()
+
+
+@contextlib.contextmanager
+def _starting_environment() -> Iterator[_ScopedEnvironment]:
+    environment = _ScopedEnvironment()
+    # Read by vLLM's logging set-up when it is imported, here and in its engine process.
+    environment.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    try:
+        yield environment
+    finally:
+        environment.restore()
+
+
 class VllmEngine:
     """A model loaded into this process by vLLM. Create with `await VllmEngine.start(...)`."""
 
     def __init__(self, llm: Any, name: str, context_tokens: int) -> None:
         self._llm = llm
-        self._tokenizer = llm.get_tokenizer()
+        self._prompts = ChatPromptTokenizer(llm.get_tokenizer())
         self.name = name
         self.context_tokens = context_tokens
 
@@ -86,58 +130,65 @@ class VllmEngine:
         `niceness`: lower the engine processes' CPU priority by this much (Unix nice). None:
         `CPU_ENGINE_NICENESS` on a CPU backend (see there), 0 elsewhere. Extra keyword arguments
         go to vLLM's `AsyncEngineArgs` (e.g. `tensor_parallel_size`, `quantization`,
-        `gpu_memory_utilization`).
+        `gpu_memory_utilization`, `kv_cache_memory_bytes`).
+
+        Failures: `ModelNotFoundError` (no such model, or no weights in its directory),
+        `UnsupportedModelError` (an architecture vLLM does not implement),
+        `EngineOutOfMemoryError` (weights plus KV cache exceed the free memory) and
+        `ModelLoadError` for anything else, each with a one-line message.
         """
         path = resolve_model(model)
-        try:
-            from vllm import AsyncEngineArgs
-            from vllm.platforms import current_platform
-            from vllm.v1.engine.async_llm import AsyncLLM
-        except ImportError as exc:
-            raise EngineUnavailableError(
-                f"vLLM is not installed ({exc}); install voice-livemind[cpu] or [gpu]"
-            ) from exc
-        engine_kwargs.setdefault("enforce_eager", current_platform.is_cpu())
-        if current_platform.is_cpu():
-            # The prefix cache reuses whole blocks only, and the CPU backend's default block is
-            # 128 tokens: a prompt that grows by a sentence (LiveMind's steps, an answer prepared
-            # at each pause) re-prefilled up to 127 tokens. With 32-token blocks the first token
-            # of such a prompt came 0.07 s sooner here (0.12-0.17 s against 0.19-0.25 s), at the
-            # same decode speed. The backend wants multiples of 32.
-            engine_kwargs.setdefault("block_size", 32)
-            niceness = CPU_ENGINE_NICENESS if niceness is None else niceness
-            if niceness > 0:
-                os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # every core
-        args = AsyncEngineArgs(
-            model=path,
-            dtype=dtype,
-            max_model_len=max_model_len,
-            enable_prefix_caching=True,
-            disable_log_stats=True,
-            **engine_kwargs,
-        )
-        try:
-            llm = AsyncLLM.from_engine_args(args)
-        except Exception as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelNotFoundError(f"vLLM could not load {model or path}: {first_line}") from exc
+        _check_weights_exist(path)
+        with _starting_environment() as environment:
+            try:
+                from vllm import AsyncEngineArgs
+                from vllm.platforms import current_platform
+                from vllm.v1.engine.async_llm import AsyncLLM
+            except ImportError as exc:
+                raise EngineUnavailableError(
+                    f"vLLM is not installed ({exc}); install voice-livemind[cpu] or [gpu]"
+                ) from exc
+            on_cpu = current_platform.is_cpu()
+            engine_kwargs.setdefault("enforce_eager", on_cpu)
+            if on_cpu:
+                # The prefix cache reuses whole blocks only, and the CPU backend's default block
+                # is 128 tokens: a prompt that grows by a sentence (LiveMind's steps, an answer
+                # prepared at each pause) would re-prefill up to 127 tokens. The backend wants
+                # multiples of 32.
+                engine_kwargs.setdefault("block_size", 32)
+                if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):  # the user's size wins
+                    engine_kwargs.setdefault("kv_cache_memory_bytes", CPU_KV_CACHE_BYTES)
+                niceness = CPU_ENGINE_NICENESS if niceness is None else niceness
+                if niceness > 0:
+                    environment.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # every core
+                _check_memory(path, _kv_cache_bytes(engine_kwargs), model or path)
+            args = AsyncEngineArgs(
+                model=path,
+                dtype=dtype,
+                max_model_len=max_model_len,
+                enable_prefix_caching=True,
+                disable_log_stats=True,
+                **engine_kwargs,
+            )
+            try:
+                llm = AsyncLLM.from_engine_args(args)
+            except Exception as exc:
+                raise _load_error(exc, model or path) from exc
         if niceness:
             lower_engine_priority(niceness)
-        name = model or os.path.basename(path)
-        return cls(llm, name=name, context_tokens=max_model_len)
+        engine = cls(llm, name=model or os.path.basename(path), context_tokens=max_model_len)
+        # vLLM's imports above keep a traceback whose frames lead back to this one: a local
+        # left here would keep the AsyncLLM alive after close() until interpreter exit.
+        del llm
+        return engine
 
-    def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
-        prefill = bool(messages) and messages[-1]["role"] == "assistant"
-        text = self._tokenizer.apply_chat_template(
-            list(messages),
-            tokenize=False,
-            add_generation_prompt=not prefill,
-            continue_final_message=prefill,
-        )
-        return self._tokenizer.encode(text, add_special_tokens=False)
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The token ids sent for `messages`: the chat template's control tokens around
+        content tokenized as plain text."""
+        return self._prompts.prompt_ids(messages)
 
     async def count_tokens(self, messages: Sequence[Message]) -> int:
-        return len(self._prompt_ids(messages))
+        return len(self.prompt_ids(messages))
 
     async def stream(
         self, messages: Sequence[Message], settings: SamplingSettings, request_id: str
@@ -145,7 +196,7 @@ class VllmEngine:
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
-        prompt_ids = self._prompt_ids(messages)
+        prompt_ids = self.prompt_ids(messages)
         room = self.context_tokens - len(prompt_ids)
         if room < 1:
             raise PromptTooLongError(
@@ -197,8 +248,9 @@ class VllmEngine:
 
     @property
     def failed(self) -> bool:
-        """The engine process is gone (killed, crashed): no request can succeed any more."""
-        return bool(self._llm.errored)
+        """The engine process is gone (killed, crashed): no request can succeed any more.
+        False once closed: a closed engine did not fail."""
+        return self._llm is not None and bool(self._llm.errored)
 
     async def reset_prefix_cache(self) -> None:
         """Forget cached KV blocks, so that measurements start cold."""
@@ -208,7 +260,88 @@ class VllmEngine:
         await self._llm.abort(request_id)
 
     async def close(self) -> None:
-        self._llm.shutdown()
-        # AsyncLLM.__del__ calls shutdown() again, which fails noisily at interpreter exit
-        # (module globals already gone); one shutdown is enough.
-        self._llm.shutdown = lambda *args, **kwargs: None
+        """Stop the engine process. Once is enough: later calls do nothing."""
+        llm, self._llm = self._llm, None
+        if llm is None:
+            return
+        llm.shutdown()
+        # AsyncLLM.__del__ shuts down again; run it now, while the interpreter is whole, rather
+        # than at exit, where it fails noisily on half-torn-down modules. Its output handler
+        # task refers to it until the cancellation that shutdown() sent has run, and it holds
+        # reference cycles: let the task finish, then collect.
+        handler = getattr(llm, "output_handler", None)
+        if isinstance(handler, asyncio.Task) and handler.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([handler])
+        del llm, handler
+        gc.collect()
+
+
+def _check_weights_exist(path: str) -> None:
+    """A local model directory without weight files fails in vLLM's engine process, whose
+    error the caller never sees: say so before starting."""
+    directory = Path(path)
+    if not directory.is_dir():
+        return  # an HF id: vLLM finds it in the HF cache
+    patterns = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
+    if not any(next(directory.glob(p), None) for p in patterns):
+        raise ModelNotFoundError(f"{directory} has no model weights (*.safetensors or *.bin)")
+
+
+def _weights_bytes(path: str) -> int:
+    directory = Path(path)
+    if not directory.is_dir():
+        return 0  # unknown here
+    files = [*directory.glob("*.safetensors")] or [*directory.glob("*.bin")]
+    return sum(f.stat().st_size for f in files)
+
+
+def _kv_cache_bytes(engine_kwargs: dict[str, Any]) -> int:
+    if space := os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+        with contextlib.suppress(ValueError):
+            return int(space) * _GIB
+    return int(engine_kwargs.get("kv_cache_memory_bytes") or 0)
+
+
+def _check_memory(path: str, kv_cache_bytes: int, model: str) -> None:
+    """On a CPU the engine process holds the weights and the KV cache in RAM; when they cannot
+    fit, it dies with an error the caller never sees. Say so before starting."""
+    import psutil
+
+    needed = _weights_bytes(path) + kv_cache_bytes
+    available = psutil.virtual_memory().available
+    if needed > available:
+        raise EngineOutOfMemoryError(
+            f"not enough memory for {model}: weights and KV cache need {needed / _GIB:.1f} GiB, "
+            f"{available / _GIB:.1f} GiB is free (set VLLM_CPU_KVCACHE_SPACE lower, in GiB, "
+            "or free memory)"
+        )
+
+
+_OUT_OF_MEMORY = re.compile(
+    r"out of memory|Available memory on node|No available memory for the cache|"
+    r"insufficient memory|Cannot allocate memory",
+    re.IGNORECASE,
+)
+_UNSUPPORTED = re.compile(r"Model architectures? \[[^\]]*\] (?:are|is) not supported[^.]*")
+_MISSING = re.compile(
+    r"not a valid model identifier|does not appear to have a file named|"
+    r"Repo id must be in the form|No such file or directory|Repository Not Found",
+    re.IGNORECASE,
+)
+
+
+def _load_error(exc: BaseException, model: str) -> EngineUnavailableError:
+    """One line saying what failed when vLLM could not load `model`."""
+    text = str(exc)
+    first_line = (text.strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, MemoryError) or _OUT_OF_MEMORY.search(text):
+        return EngineOutOfMemoryError(f"not enough memory to load {model}: {first_line}")
+    if unsupported := _UNSUPPORTED.search(text):
+        return UnsupportedModelError(f"vLLM cannot run {model}: {unsupported[0]}")
+    if isinstance(exc, FileNotFoundError) or _MISSING.search(text):
+        return ModelNotFoundError(f"model {model} not found: {first_line}")
+    if "Engine core initialization failed" in text:
+        return ModelLoadError(
+            f"vLLM's engine process failed to load {model} (its error is printed above)"
+        )
+    return ModelLoadError(f"vLLM could not load {model}: {first_line}")
