@@ -47,6 +47,9 @@ class BenchSettings:
     answer_prefix: str  # how LiveMind's final reply opens
     model: str
     answer_model: str
+    # How the answer letter is chosen: constrained to the question's labels, and asked for in
+    # one continuation when a reply states none (results before this were free text).
+    letter: str = "constrained"
 
 
 def question_text(question: Question, options: str) -> tuple[str, str]:

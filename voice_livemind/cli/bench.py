@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..livemind.config import Mode
+from ..livemind.config import AnswerStyle, Mode
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from .options import add_common_args, open_engines, session_config
 
@@ -83,7 +83,9 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         return await run_spoken_bench_command(args)
     n = args.n or None
     engine, answer_engine = await open_engines(args)
-    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True)
+    config = session_config(
+        args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True, answer_style=AnswerStyle.TEXT
+    )
     settings = BenchSettings(
         dataset=args.data or args.dataset,
         n=n,

@@ -7,7 +7,7 @@ import argparse
 import os
 
 from ..livemind.actions import ACTION_REGEX
-from ..livemind.config import EndPolicy, Mode, SessionConfig, Speculate
+from ..livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig, Speculate
 from ..livemind.prompts import PromptFormat
 from ..livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX
 from ..livemind.segmenter import Granularity
@@ -93,10 +93,14 @@ def add_common_args(parser: argparse.ArgumentParser, both: bool = False) -> None
 
 
 def session_config(
-    args: argparse.Namespace, answer_instruction: str = "", multiple_choice: bool = False
+    args: argparse.Namespace,
+    answer_instruction: str = "",
+    multiple_choice: bool = False,
+    answer_style: AnswerStyle = AnswerStyle.SPOKEN,
 ) -> SessionConfig:
     """The session settings from the command line; `multiple_choice` questions get the
-    multiple-choice answer prefix unless `--answer-prefix` says otherwise."""
+    multiple-choice answer prefix unless `--answer-prefix` says otherwise. The assistant
+    commands answer in the spoken style; benchmarks score the model's text."""
     prefix = args.answer_prefix
     if prefix is None:
         prefix = MULTIPLE_CHOICE_ANSWER_PREFIX if multiple_choice else ""
@@ -116,6 +120,7 @@ def session_config(
         ),
         answer_instruction=answer_instruction,
         answer_prefix=prefix,
+        answer_style=answer_style,
         speculate=Speculate(args.speculate),
     )
 
