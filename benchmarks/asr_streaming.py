@@ -17,7 +17,8 @@ Reported per clip and overall:
 - per-decode compute, max and mean.
 
 Usage: python benchmarks/asr_streaming.py [--clips 8] [--config JSON] [--fast]
-                                          [--results benchmarks/RESULTS-asr.md]
+                                          [--results benchmarks/results/asr_streaming/report.md]
+                                          [--events benchmarks/results/asr_streaming/events.jsonl]
 """
 
 from __future__ import annotations
@@ -278,12 +279,14 @@ def main() -> None:
         results.append(r)
     text = report(results, args, (load_start, os.getloadavg()[0]))
     if args.events:
+        args.events.parent.mkdir(parents=True, exist_ok=True)
         with args.events.open("w", encoding="utf-8") as f:
             for i, r in enumerate(results, 1):
                 for row in r.log:
                     f.write(json.dumps({"clip": i, **row}) + "\n")
     print(text)
     if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(text + "\n", encoding="utf-8")
 
 

@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
 n=${N:-20}
 out=runs/spoken_mmlu_n${n}.jsonl   # the spoken answers (WAVs) go beside it, under runs/
+results=benchmarks/results/spoken_mmlu   # the current run only: git history keeps the others
 HF_HUB_OFFLINE=1 "$python" -m voice_livemind.cli bench --audio -n "$n" --dataset mmlu \
     --mode both --output "$out"
-mkdir -p benchmarks/results
-cp "$out" "benchmarks/results/spoken_mmlu_n${n}.jsonl"
-"$python" -m voice_livemind.cli analyze "$out" --csv "benchmarks/results/spoken_mmlu_n${n}.csv" \
-    --plot "benchmarks/results/plots_spoken_n${n}"
+rm -rf "$results"
+mkdir -p "$results"
+cp "$out" "$results/spoken_mmlu_n${n}.jsonl"
+"$python" -m voice_livemind.cli analyze "$results/spoken_mmlu_n${n}.jsonl" \
+    --csv "$results/spoken_mmlu_n${n}.csv" --plot "$results/plots_n${n}"

@@ -147,3 +147,17 @@ def test_only_the_microphone_beside_loudspeakers_is_half_duplex(command, sink, b
     sinks = {"speakers": object.__new__(SpeakerSink), "wav": object.__new__(WavSink)}
     speaker = SimpleNamespace(sink=sinks[sink]) if sink else None
     assert _barge_in(build_parser().parse_args(command), speaker) is barge_in
+
+
+def test_asr_hardware_options_reach_whisper():
+    from voice_livemind.cli.options import whisper_options
+
+    for command in (["serve"], ["replay", "q.wav"], ["bench", "--audio"]):
+        args = build_parser().parse_args(
+            [*command, "--asr-device", "cpu", "--asr-compute-type", "int8", "--asr-threads", "1"]
+        )
+        assert whisper_options(args) == {"device": "cpu", "compute_type": "int8", "cpu_threads": 1}
+    defaults = whisper_options(build_parser().parse_args(["serve"]))
+    assert defaults == {"device": "auto", "compute_type": "default", "cpu_threads": 2}
+    with pytest.raises(ValueError, match="--asr-threads"):
+        whisper_options(build_parser().parse_args(["serve", "--asr-threads", "0"]))

@@ -380,11 +380,12 @@ def create_recognizer(
     config: RecognizerConfig | None = None,
     *,
     device: str = "auto",
+    compute_type: str = "default",
     cpu_threads: int = 2,
 ) -> StreamingRecognizer:
     """Load `model` (default: offline tiny.en; see `models.resolve_whisper_model`) and wrap it."""
     from .models import load_whisper
 
     config = config or RecognizerConfig()
-    whisper = load_whisper(model, device=device, cpu_threads=cpu_threads)
+    whisper = load_whisper(model, device=device, compute_type=compute_type, cpu_threads=cpu_threads)
     return StreamingRecognizer(WhisperDecoder(whisper, config.decoder), config)

@@ -5,16 +5,16 @@ Two backends behind `SpeechSynthesizer`:
 - "espeak-ng": the `espeak-ng --stdout` binary in a subprocess, used when pyttsx3 is missing
   or cannot start.
 
-What we measured with pyttsx3 2.99 + espeak-ng 1.51 (and why the code looks like this):
+How pyttsx3 2.99 + espeak-ng 1.51 behave, and so why the code looks like this:
 - `runAndWait()` returns ~10 ms after queueing, before espeak (asynchronous) has written the
   file. A second `save_to_file` queued meanwhile takes over the first one's file name, so the
   first audio lands in the wrong file. We wait for the `finished-utterance` notification.
 - Property changes (rate, voice) go through espeak's own queue; `runAndWait` starts with a stop
-  that cancels what is still queued, so a new rate was sometimes ignored. `espeak_Synchronize`
-  before synthesising makes them stick.
-- Consecutive `runAndWait` calls on one engine did not hang (300+ calls in a row); a fresh
-  engine per sentence also works but is 2-3x slower. espeak keeps process-wide state, so there
-  is one engine per process, only ever touched from the worker thread.
+  that cancels what is still queued, so a new rate can be lost. `espeak_Synchronize` before
+  synthesising makes them stick.
+- Consecutive `runAndWait` calls on one engine do not hang; a fresh engine per sentence also
+  works but is 2-3x slower. espeak keeps process-wide state, so there is one engine per
+  process, only ever touched from the worker thread.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ class _Pyttsx3Backend:
 # the file before it reports the end, so a header alone means the report was a previous
 # utterance's, late, and ours is still being synthesised. Retrying on a fresh engine while it is
 # may let the old synthesis's callbacks end the new engine's run loop early, or never. So wait
-# generously (a 1 s wait was tried); this is rare (once in some 60 spoken-benchmark sentences).
+# generously: it is rare, and a long wait costs less than a broken retry.
 _WRITE_WAIT_S = 5.0
 
 

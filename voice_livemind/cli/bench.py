@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..livemind.config import AnswerStyle, Mode
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
-from .options import add_common_args, open_engines, session_config
+from .options import add_asr_args, add_common_args, open_engines, session_config
 
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     spoken.add_argument("--voice", default=None, help="espeak voice reading the questions")
     spoken.add_argument("--rate", type=int, default=None, help="reading speed, words per minute")
-    spoken.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
+    add_asr_args(bench)
     add_common_args(bench, both=True)
 
 

@@ -86,6 +86,37 @@ def add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> No
     )
 
 
+def add_asr_args(parser: argparse.ArgumentParser) -> None:
+    """Which Whisper model decodes speech, and on what hardware."""
+    group = parser.add_argument_group("speech recognition")
+    group.add_argument("--asr-model", default=None, help="faster-whisper model (default tiny.en)")
+    group.add_argument(
+        "--asr-device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where Whisper runs (auto: a GPU when CTranslate2 sees one)",
+    )
+    group.add_argument(
+        "--asr-compute-type",
+        default="default",
+        help="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)",
+    )
+    group.add_argument(
+        "--asr-threads", type=int, default=2, help="CPU threads Whisper decodes with"
+    )
+
+
+def whisper_options(args: argparse.Namespace) -> dict[str, object]:
+    """The keyword arguments of `asr.models.load_whisper` the command line sets."""
+    if args.asr_threads < 1:
+        raise ValueError("--asr-threads must be >= 1")
+    return {
+        "device": args.asr_device,
+        "compute_type": args.asr_compute_type,
+        "cpu_threads": args.asr_threads,
+    }
+
+
 def add_common_args(parser: argparse.ArgumentParser, both: bool = False) -> None:
     """The model and LiveMind options; `both` offers `--mode both` (benchmarks)."""
     add_engine_args(parser)

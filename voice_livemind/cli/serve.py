@@ -8,7 +8,7 @@ import faulthandler
 import logging
 import signal
 
-from .options import add_common_args, open_engines, session_config
+from .options import add_asr_args, add_common_args, open_engines, session_config, whisper_options
 
 
 def add_serve_parser(commands: argparse._SubParsersAction) -> None:
@@ -21,10 +21,10 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--idle-timeout", type=float, default=300.0, help="close a silent session after (s)"
     )
-    serve.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
     serve.add_argument("--no-speech", action="store_true", help="answers as text only")
     serve.add_argument("--answer-instruction", default="", help="appended to the final step")
     serve.add_argument("--verbose", action="store_true", help="log sessions opening and closing")
+    add_asr_args(serve)
     add_common_args(serve)
 
 
@@ -47,6 +47,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             session_config(args, args.answer_instruction),
             answer_engine=answer_engine,
             asr_model=args.asr_model,
+            whisper=whisper_options(args),
             speech=not args.no_speech,
         )
         limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout)

@@ -15,7 +15,7 @@ from ..events import Clock, EventBus, JsonlLog
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from ..voice.metrics import VoiceTurn
 from ..voice.pipeline import VoicePipeline
-from .options import add_common_args, open_engines, session_config
+from .options import add_asr_args, add_common_args, open_engines, session_config, whisper_options
 
 DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by espeak-ng, in voice_livemind/data
 DEMO_ANSWER_WAV = "runs/demo_answer.wav"
@@ -40,9 +40,9 @@ def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--log", default=None, help="write the latency log (JSONL) here")
         parser.add_argument("--speak-to", default=None, help="write the spoken answer to a WAV")
         parser.add_argument("--no-speech", action="store_true", help="print the answer only")
-        parser.add_argument("--asr-model", default=None, help="faster-whisper model (tiny.en)")
         parser.add_argument("--answer-instruction", default=None)
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+        add_asr_args(parser)
         add_common_args(parser)
 
 
@@ -95,7 +95,7 @@ async def run_voice(args: argparse.Namespace) -> int:
     # The demo asks the sample multiple-choice question; nothing else is assumed to be one.
     multiple_choice = args.command == "demo" and args.answer_instruction is None
     instruction = MULTIPLE_CHOICE_INSTRUCTION if multiple_choice else args.answer_instruction or ""
-    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
     engine, answer_engine = await open_engines(args)
     clock, bus = Clock(), EventBus()
     speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
@@ -173,7 +173,7 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         source = args.data or args.dataset
         items = from_questions(sample_questions(load_questions(source), n, args.seed))
         voice, rate = args.voice or QUESTION_VOICE, args.rate or QUESTION_RATE_WPM
-    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model)
+    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
     answer_voice = SpeechSynthesizer()
     speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice), voice, rate)
     engine, answer_engine = await open_engines(args)

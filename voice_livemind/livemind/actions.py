@@ -29,10 +29,10 @@ WAIT = Action(ActionKind.WAIT)
 
 # What vLLM's structured outputs force a reply into: one sentence (a weak model otherwise
 # repeats itself until the token limit). Decimal points ("1.5") do not end the sentence. Its
-# length is bounded by the inference's token limit, not here: with a counted repetition
-# ("{0,158}") xgrammar took about 0.2 s of CPU per generated token to compute the allowed
-# tokens, in the engine's scheduler, where every request waits for it
-# (benchmarks/action_grammar.py); without, 0.01 ms.
+# length is bounded by the inference's token limit, not here: xgrammar computes the allowed
+# tokens before every decoding step, in the engine's scheduler where every request waits for
+# it, and a counted repetition ("{0,158}") makes that mask over 10,000 times slower
+# (benchmarks/action_grammar.py; figures in benchmarks/RESULTS.md).
 ACTION_REGEX = r"action (inference\. [^\s.!?]([^\n.!?]|\.[0-9])*[.!?]|wait\.)"
 
 _WITH_PREFIX = re.compile(

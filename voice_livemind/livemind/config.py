@@ -23,7 +23,7 @@ class Speculate(StrEnum):
     """Which sessions start their answer when the user pauses (`LiveMindSession.speculate`)."""
 
     LIVEMIND = "livemind"  # LiveMind's last step is short enough to prepare in a pause
-    ALL = "all"  # the baseline too (a benchmark arm: the same trick without the thinking)
+    ALL = "all"  # the baseline too: its chain of thought starts in the pause as well
     OFF = "off"
 
 

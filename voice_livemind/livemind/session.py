@@ -50,6 +50,7 @@ from ..llm.base import (
     SamplingSettings,
     Usage,
     abort_in_background,
+    complete,
 )
 from .actions import parse_action
 from .choices import Option, extract_answer, letter_regex, parse_options, spoken_choice
@@ -169,6 +170,12 @@ class LiveMindSession:
         if text:
             self._on_input(self._input + text)
 
+    def set_mode(self, mode: Mode) -> None:
+        """LiveMind or the baseline from the next turn on; between turns only."""
+        if self._input or self._ended:
+            raise RuntimeError("the mode can change between turns only")
+        self.config = replace(self.config, mode=mode)
+
     def revise(self, text: str) -> None:
         """Replace the whole input of this turn; inferences on the unchanged prefix are kept."""
         if self._ended:
@@ -248,7 +255,7 @@ class LiveMindSession:
                 return
             self._publish(InferenceStarted, call_id=call_id, new_text=new_text)
             self._in_flight = True
-            reply, usage = await self._complete(self.engine, messages, settings, call_id)
+            reply, usage = await complete(self.engine, messages, settings, call_id)
         except asyncio.CancelledError:
             if self._in_flight:
                 self._publish(InferenceAborted, call_id=call_id, reason=self._abort_reason)
@@ -274,20 +281,6 @@ class LiveMindSession:
             valid=action.valid,
             tokens=_token_counts(usage),
         )
-
-    async def _complete(
-        self,
-        engine: ChatEngine,
-        messages: list[Message],
-        settings: SamplingSettings,
-        call_id: str,
-    ) -> tuple[str, Usage]:
-        parts: list[str] = []
-        usage = Usage()
-        async for chunk in engine.stream(messages, settings, call_id):
-            parts.append(chunk.text)
-            usage = chunk.usage or usage
-        return "".join(parts), usage
 
     async def _fit(
         self,
@@ -353,9 +346,9 @@ class LiveMindSession:
 
     def _pause_thinking(self, call_id: str) -> None:
         """The answer prepared in a pause goes first: abort the inference in flight until
-        speech resumes. Beside one, the answer's first token came 0.3-0.7 s after it was
-        started instead of about 0.2 s; the end policy would abort that inference anyway if
-        the pause is the end, and if not, thinking resumes where it was (the prompt is cached).
+        speech resumes, so that the answer has the engine to itself (benchmarks/RESULTS.md).
+        The end policy would abort that inference anyway if the pause is the end, and if not,
+        thinking resumes where it was (the prompt is cached).
         """
         speculation = self._speculation
         if speculation is None or speculation.call_id != call_id or self._thinker is None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSCloseCode, web
 
@@ -95,14 +96,17 @@ def load_shared(
     *,
     answer_engine: ChatEngine | None = None,
     asr_model: str | None = None,
+    whisper: dict[str, Any] | None = None,
     speech: bool = True,
 ) -> SharedModels:
-    """Load Whisper and TTS once for every session (blocking: call before serving)."""
+    """Load Whisper and TTS once for every session (blocking: call before serving).
+
+    `whisper`: keyword arguments of `load_whisper` (device, compute type, threads)."""
     from ..asr.models import load_whisper
     from ..audio.tts import SpeechSynthesizer
 
     recognizer_config = RecognizerConfig()
-    decoder = WhisperDecoder(load_whisper(asr_model), recognizer_config.decoder)
+    decoder = WhisperDecoder(load_whisper(asr_model, **(whisper or {})), recognizer_config.decoder)
     synthesizer = None
     if speech:
         try:

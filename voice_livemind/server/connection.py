@@ -225,7 +225,7 @@ class Connection:
         session = self.pipeline.session
         if self.pipeline.answering or session.text:
             raise ProtocolError("busy", "the mode can change between turns only")
-        session.config = dataclasses.replace(session.config, mode=message.mode)
+        session.set_mode(message.mode)
         self._send({"type": "mode", "mode": message.mode.value})
 
     async def _listen(self, pipeline: VoicePipeline) -> None:
