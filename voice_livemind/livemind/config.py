@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from ..llm.base import SamplingSettings
 from .actions import ACTION_REGEX
-from .prompts import PromptFormat
+from .prompts import FINAL_INSTRUCTION, PromptFormat
 from .segmenter import Granularity
 
 
@@ -70,6 +70,9 @@ class SessionConfig:
     # baseline never gets it: its chain of thought must come before the answer.
     answer_prefix: str = ""
     answer_style: AnswerStyle = AnswerStyle.TEXT
+    # What LiveMind's final step is told once input has ended (prompts.FINAL_INSTRUCTION: the
+    # answer alone; prompts.WEIGH_INSTRUCTION: a sentence or two on the options first).
+    final_instruction: str = FINAL_INSTRUCTION
     # Start the final answer when the user pauses (`speculate()`), keep it if input ends there.
     speculate: Speculate = Speculate.LIVEMIND
 

@@ -42,6 +42,11 @@ LIVEMIND_SYSTEM = (
 FINAL_INSTRUCTION = (
     "[Input complete.] Now reply with only the final answer: no list of the options, not an action."
 )
+# A final step allowed to weigh the options briefly before its answer: a small model's letter
+# straight after the question follows its position bias more than the question.
+WEIGH_INSTRUCTION = (
+    "[Input complete.] Weigh the options in one or two short sentences, then give the final answer."
+)
 COT_SYSTEM = (
     "You are a helpful assistant to solve a given problem. Solve the problem by thinking "
     "step by step."
@@ -146,10 +151,11 @@ def final_messages(
     steps: Sequence[Step],
     new_text: str,
     answer_instruction: str = "",
+    final_instruction: str = FINAL_INSTRUCTION,
 ) -> list[Message]:
     """The prompt for the answer once input has ended: the same prompt plus the instruction."""
     messages = inference_messages(fmt, history, steps, new_text)
-    instruction = " ".join(filter(None, [FINAL_INSTRUCTION, answer_instruction]))
+    instruction = " ".join(filter(None, [final_instruction, answer_instruction]))
     if messages[-1]["role"] == "user" and len(messages) > 1 + len(history):
         last = messages[-1]
         messages[-1] = {"role": "user", "content": f"{last['content']}\n\n{instruction}"}

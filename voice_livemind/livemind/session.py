@@ -70,9 +70,10 @@ from .speculation import SpeculativeAnswer
 
 E = TypeVar("E")
 
-# The answer letter alone: two tokens at most ("C", ")"), greedy, and no repetition penalty,
-# which would only weigh against letters the option list happens to tokenize alike.
-LETTER_SETTINGS = SamplingSettings(max_tokens=2)
+# The answer letter alone ("C", ")", then the end the grammar forces), greedy, and no
+# repetition penalty, which would only weigh against letters the option list happens to
+# tokenize alike.
+LETTER_SETTINGS = SamplingSettings(max_tokens=3)
 # Room the letter continuation needs beyond the reply: the request text plus the letter.
 LETTER_RESERVE_TOKENS = 16
 
@@ -430,7 +431,9 @@ class LiveMindSession:
         def build(history: list[Message]) -> list[Message]:
             rest = text[len(self.memory.consumed_text) :]
             steps = self.memory.steps
-            messages = final_messages(cfg.prompt_format, history, steps, rest, instruction)
+            messages = final_messages(
+                cfg.prompt_format, history, steps, rest, instruction, cfg.final_instruction
+            )
             if cfg.answer_prefix and options:
                 messages.append({"role": "assistant", "content": cfg.answer_prefix})
             return messages
