@@ -259,7 +259,7 @@ async def test_livemind_answer_opens_with_the_prefix_and_the_constrained_letter(
             (answer,) = engine.answer_calls
             assert answer.messages[-1] == {"role": "assistant", "content": "The answer is ("}
             # The reply is the letter alone, one of the question's labels.
-            assert answer.settings.regex == r"[ABCD]\)" and answer.settings.max_tokens == 2
+            assert answer.settings.regex == r"[ABCD]\)" and answer.settings.max_tokens == 3
             assert result.answer == "".join(deltas) == "The answer is (B)"
             assert session.history[-1]["content"] == "The answer is (B)"
         else:  # the baseline never gets the prefill: its reasoning comes first
