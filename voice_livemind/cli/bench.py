@@ -101,6 +101,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         max_inference_tokens=args.max_inference_tokens,
         max_answer_tokens=args.max_answer_tokens,
         answer_prefix=config.answer_prefix,
+        final_instruction=config.final_instruction,
         model=engine.name,
         answer_model=(answer_engine or engine).name,
     )

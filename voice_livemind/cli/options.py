@@ -8,7 +8,7 @@ import os
 
 from ..livemind.actions import ACTION_REGEX
 from ..livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig, Speculate
-from ..livemind.prompts import PromptFormat
+from ..livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION, PromptFormat
 from ..livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX
 from ..livemind.segmenter import Granularity
 from ..llm.base import ChatEngine, SamplingSettings
@@ -71,6 +71,12 @@ def add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> No
         default=None,
         help="LiveMind's final reply opens with this text (default for the built-in "
         "multiple-choice questions: sample, demo, bench: 'The answer is ('; '' to turn off)",
+    )
+    group.add_argument(
+        "--weigh-options",
+        action="store_true",
+        help="LiveMind's final step weighs the options in a sentence or two before its answer "
+        "(with --answer-prefix '': the letter is then read from it or asked for)",
     )
     group.add_argument(
         "--speculate",
@@ -152,6 +158,7 @@ def session_config(
         answer_instruction=answer_instruction,
         answer_prefix=prefix,
         answer_style=answer_style,
+        final_instruction=WEIGH_INSTRUCTION if args.weigh_options else FINAL_INSTRUCTION,
         speculate=Speculate(args.speculate),
     )
 
