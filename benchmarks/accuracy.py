@@ -35,8 +35,8 @@ from voice_livemind.livemind.samples import (
     MULTIPLE_CHOICE_ANSWER_PREFIX,
     MULTIPLE_CHOICE_INSTRUCTION,
 )
-from voice_livemind.llm import open_engine
 from voice_livemind.llm.base import SamplingSettings
+from voice_livemind.llm.vllm_engine import VllmEngine
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ ARMS = {
 
 
 async def main(args: argparse.Namespace) -> None:
-    engine = await open_engine(args.model, max_model_len=2048)
-    answer_engine = await open_engine(args.answer_model) if args.answer_model else None
+    # The engine keeps its usual priority: nothing here competes with it for a user's speech.
+    engine = await VllmEngine.start(args.model, max_model_len=2048, niceness=0)
+    answer_engine = None
+    if args.answer_model:
+        answer_engine = await VllmEngine.start(args.answer_model, max_model_len=2048, niceness=0)
     out = Path(args.out)
     jobs = []
     for name in args.arms.split(","):
