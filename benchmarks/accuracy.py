@@ -8,7 +8,7 @@ the other arms' requests, and by default (`--timing keep-up`) each sentence is t
 the model has thought about the one before: use this for accuracy, and `bench --concurrency 1`
 for latency.
 
-    python benchmarks/accuracy.py --model DIR --n 100 --seed 7 --arms prefix,weigh,cot \\
+    python benchmarks/accuracy.py --model DIR --n 100 --seed 7 --arms prefix,bare,weigh,cot \\
         --out benchmarks/results/accuracy/dev_seed7
 
 Arms (LiveMind's final step; the baseline is chain-of-thought with `--max-answer-tokens`):
@@ -111,9 +111,60 @@ async def main(args: argparse.Namespace) -> None:
             await answer_engine.close()
 
 
+def report(out: Path, against: str = "cot") -> str:
+    """Markdown tables of the arms in `out`: each LiveMind arm paired with the `against` arm
+    on the questions both answered, and letter shares against the truth."""
+    from voice_livemind.bench.analyze.paired import compare_modes
+    from voice_livemind.bench.analyze.plots_accuracy import wilson_interval
+    from voice_livemind.bench.analyze.runs import load_records
+
+    arms = {p.stem: load_records(p) for p in sorted(out.glob("*.jsonl")) if p.stat().st_size}
+    lines = [
+        "| arm | mode | n | accuracy [95% CI] | reply hit limit | letter asked for |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, records in arms.items():
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            rows = [r for r in records if r["mode"] == mode]
+            right = sum(1 for r in rows if r["correct"] and not r["error"])
+            low, high = wilson_interval(right, len(rows))
+            limit = sum(1 for r in rows if r.get("finish_reason") == "length")
+            asked = sum(1 for r in rows if r.get("letter_extracted"))
+            lines.append(
+                f"| {name} | {mode} | {len(rows)} | {right / len(rows):.0%} "
+                f"[{low:.0%}, {high:.0%}] | {limit} | {asked} |"
+            )
+    base = [r for r in arms.get(against, []) if r["mode"] == "baseline"]
+    if base:
+        lines += [
+            "",
+            f"| LiveMind arm vs {against} | n | LiveMind | {against} | diff [95% CI] | McNemar p |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, records in arms.items():
+            mine = [r for r in records if r["mode"] == "livemind"]
+            c = compare_modes(mine + base) if mine else None
+            if c is None:
+                continue
+            lines.append(
+                f"| {name} | {c['n']} | {c['accuracy_a']:.0%} | {c['accuracy_b']:.0%} | "
+                f"{100 * c['difference']:+.0f} pt [{100 * c['ci_low']:+.0f}, "
+                f"{100 * c['ci_high']:+.0f}] | {c['mcnemar_p']:.2f} |"
+            )
+    lines += ["", "| arm | mode | " + " | ".join("ABCD") + " | none |", "|---|---|" + "---|" * 5]
+    for name, records in arms.items():
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            rows = [r for r in records if r["mode"] == mode]
+            for label, key in (("truth", "answer"), (mode, "predicted")):
+                shares = [sum(1 for r in rows if r[key] == x) / len(rows) for x in [*"ABCD", None]]
+                cells = " | ".join(f"{share:.0%}" for share in shares)
+                lines.append(f"| {name} | {label} | {cells} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", help="model directory (not needed with --report)")
     parser.add_argument("--answer-model", default=None, help="collaborative: answers only")
     parser.add_argument("--data", default="../shared/data/mmlu_test.jsonl")
     parser.add_argument("--n", type=int, default=100)
@@ -128,5 +179,10 @@ if __name__ == "__main__":
         "on a loaded machine); simulated: the paper's clock",
     )
     parser.add_argument("--out", required=True, help="folder for one results file per arm")
+    parser.add_argument("--report", action="store_true", help="print the tables of --out")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    asyncio.run(main(parser.parse_args()))
+    cli = parser.parse_args()
+    if cli.report:
+        print(report(Path(cli.out)))
+    else:
+        asyncio.run(main(cli))
