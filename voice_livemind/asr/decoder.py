@@ -2,8 +2,8 @@
 
 Streaming re-decodes the same audio many times, so every decode must be cheap and predictable:
 - temperature 0 only, with the compression-ratio and log-prob thresholds off: faster-whisper's
-  temperature fallback re-decodes a buffer up to six times when words repeat, which made single
-  updates take 7-16 s in whisper_streaming here;
+  temperature fallback re-decodes a buffer up to six times when words repeat, and one update
+  would then take many times its usual time;
 - beam 1, no conditioning on previous windows, at most `max_tokens_per_s` tokens per second of
   audio (a looping decoder stops early);
 - a short encoder window. Whisper's encoder always sees 30 s (1,500 positions) and that fixed cost
@@ -73,11 +73,10 @@ class ShortContextWhisperModel(WhisperModel):
         to its start for another window, encoder and all (it does so again after word
         alignment, from the last word's end). For a streaming buffer that ends mid-speech, the
         usual case, that second window re-decodes the last second or less with neither left
-        context nor prompt: it cost 0.249 s a decode against 0.178 s for one window (3.5 s
-        buffers with a prompt, 2.1 windows per decode), and where the text differed it only
-        added a stray word ("... the lower boiling point A sharp."). So a window that reaches
-        the end of the audio keeps its unfinished segment, which it decoded with all the
-        context, and ends the pass.
+        context nor prompt: a second encode and generate for every decode, and where its text
+        differs it only adds a stray word ("... the lower boiling point A sharp."). So a window
+        that reaches the end of the audio keeps its unfinished segment, which it decoded with
+        all the context, and ends the pass.
         """
         segments, next_seek, closed = super()._split_segments_by_timestamps(
             tokenizer, tokens, time_offset, segment_size, segment_duration, seek

@@ -6,24 +6,24 @@ Policy, and why:
 - While speech goes on, the buffer (audio since the last cut) is re-decoded every `cadence_s` of
   new audio and words are committed by LocalAgreement-2 (`agreement.py`).
 - Decoding never falls behind real time: after a decode that took `c` seconds, the next one
-  waits for at least `c / max_load` seconds of new audio. Ticks are skipped, never queued, and the
+  waits for at least `c / _MAX_LOAD` seconds of new audio. Ticks are skipped, never queued, and the
   same rule holds whether audio arrives in real time or faster.
 - A pause of `pause_commit_s` (a sentence end, usually) commits the whole buffer at once:
   Whisper has seen the whole phrase and no later hypothesis would add context. The buffer is
   then cut in a gap between words about `pause_context_s` before the pause: the next phrase is
-  heard after the audio of the one before it, which Whisper needs (cutting at the pause itself
-  cost 3-4 points of WER on benchmarks/asr_streaming.py; the committed words heard again are
-  dropped by the agreement). The price is decode time: buffers of 5-9 s instead of 2-4 s.
+  heard after the audio of the one before it, which Whisper needs (a phrase decoded alone,
+  cut at the pause, is misheard more often; the committed words heard again are dropped by the
+  agreement). The price is decode time: longer buffers.
   The buffer is decoded once early in every pause (after 0.1 s of silence), so that when the
   pause turns out long enough the hypothesis is already there: committing it costs no decode.
   That decode is the final pass: it hears the whole buffer (left context matters to Whisper)
   unless the buffer is longer than `final_pass_max_s`, and may use a wider beam
   (`final_beam_size`). `SpeechPaused` then tells listeners the end of the utterance may be near
   (a final answer can be prepared speculatively), and `SpeechResumed` that it was not.
-- The buffer is bounded by time, whatever Whisper's segments: past `trim_s` it is cut at the end
-  of the last committed word; past `max_buffer_s` (no commits: one long unsettled stretch) the
-  words older than `trim_s / 2` are committed as they stand and the buffer is cut there. Per-update
-  work therefore stays bounded through a monologue of any length.
+- The buffer is bounded by time, whatever Whisper's segments: past `_TRIM_S` it is cut at the
+  end of the last committed word; past `max_buffer_s` (no commits: one long unsettled stretch)
+  the words older than `_TRIM_S / 2` are committed as they stand and the buffer is cut there.
+  Per-update work therefore stays bounded through a monologue of any length.
 - `min_silence_s` of silence (the VAD's) ends the utterance: the uncommitted tail is decoded
   once more and committed (usually the pause decode already heard it), and `UtteranceEnded`
   carries the full transcript. The next utterance starts a new buffer.
@@ -58,41 +58,51 @@ from .vad import SAMPLE_RATE, StreamingVad, VadConfig, VadTransition
 @dataclass(frozen=True)
 class RecognizerConfig:
     cadence_s: float = 0.3  # decode after at least this much new audio while speech goes on
-    max_load: float = 0.8  # decode for at most this fraction of real time
-    min_decode_s: float = 0.8  # a shorter buffer is not worth a cadence decode
-    # Hypotheses of the first seconds of an utterance, with no earlier words as context, are
-    # unreliable even when two agree ("International Trade Will Almost Always Man If It Most"):
-    # agreement commits only once the utterance's first buffer is this long.
-    min_commit_buffer_s: float = 2.5
     pause_commit_s: float | None = 0.25  # a pause this long commits everything heard (None: off)
     # and cuts the buffer, keeping this much audio before the pause as the next phrase's left
     # context (Whisper hears a phrase better after the one before it; see `_context_cut`)
     pause_context_s: float = 5.0
-    trim_s: float = 10.0  # past this, cut the buffer at the last committed word
     max_buffer_s: float = 15.0  # past this, commit old words as they stand and cut
-    overlap_words: int = 2  # committed words left in the buffer when it is trimmed
-    # A decode slower than this (a busy machine) trims the committed audio off the buffer before
-    # `trim_s` is reached: a little acoustic context traded for staying in real time.
-    compute_budget_s: float = 0.6
     # The early pause decode is the final pass when the pause turns out to be the end: it cuts
-    # the buffer at committed audio only when longer than this. Whisper needs the left context:
-    # cutting every time cost 4-5 points of WER on benchmarks/asr_streaming.py, while an 8 s
-    # buffer decodes in about 0.4 s on 2 cores (a longer one would delay the final transcript).
+    # the buffer at committed audio only when longer than this. Whisper needs the left context,
+    # and a longer buffer would delay the final transcript (decode time grows with the buffer).
     final_pass_max_s: float = 8.0
     final_beam_size: int | None = None  # beam for pause and end decodes (None: the decoder's)
-    tail_silence_s: float = 0.3  # silence kept after speech in a final decode
-    word_pad_s: float = 0.3  # words may stick out of VAD speech by this much (timing jitter)
-    prompt_chars: int = 200  # initial prompt: the tail of the committed text
     vad: VadConfig = field(default_factory=VadConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
 
 _STEP = SAMPLE_RATE // 10  # feed() works through its input 0.1 s at a time
 _IDLE_KEEP_S = 1.0  # audio kept outside speech: the VAD decides a start only after min_speech_s
-# A decode this long after the VAD's end of speech heard all of it (0.05 s clipped soft word
-# endings, "force" -> "for", and cost 2.5 points of WER on the benchmark).
+# A decode this long after the VAD's end of speech heard all of it: a shorter margin clips
+# soft word endings ("force" -> "for").
 _HEARD_ALL_S = 0.1
 _MIN_CUT_S = 0.5  # a trim removes at least this much audio
+# Decode for at most this fraction of real time: the rest is headroom for the other work on
+# the machine (the LLM, TTS), so that recognition never falls behind the audio.
+_MAX_LOAD = 0.8
+# A buffer shorter than this is not worth a cadence decode: Whisper has too little to go on.
+_MIN_DECODE_S = 0.8
+# Hypotheses of the first seconds of an utterance, with no earlier words as context, are
+# unreliable even when two agree ("International Trade Will Almost Always Man If It Most"):
+# agreement commits only once the utterance's first buffer is this long.
+_MIN_COMMIT_BUFFER_S = 2.5
+# Past this, the buffer is cut at the last committed word: a few phrases of left context are
+# all Whisper uses, and decode time grows with the buffer.
+_TRIM_S = 10.0
+# Committed words left in the buffer when it is trimmed at a word end: Whisper's word end times
+# are rough, and a cut at the very last committed word could clip the next one.
+_OVERLAP_WORDS = 2
+# A decode slower than this (a busy machine) trims the committed audio off the buffer before
+# `_TRIM_S` is reached: a little acoustic context traded for staying in real time.
+_COMPUTE_BUDGET_S = 0.6
+# Silence kept after speech in a final decode: Whisper ends a phrase better when it hears its end.
+_TAIL_SILENCE_S = 0.3
+# Words may stick out of VAD speech by this much: Whisper's word times jitter by about that.
+_WORD_PAD_S = 0.3
+# The initial prompt: the tail of the committed text, as long as this; a longer prompt costs
+# decode time and gives Whisper more to copy from.
+_PROMPT_CHARS = 200
 
 
 class StreamingRecognizer:
@@ -145,6 +155,14 @@ class StreamingRecognizer:
         """End of stream: close and commit an utterance still open."""
         return self._on_transitions(self.vad.flush())
 
+    def end_turn(self) -> list[Event]:
+        """End the utterance at the current pause now, before the VAD's `min_silence_s`: the
+        caller's end-of-turn decision (`voice_livemind.turn.fusion`) says the pause is long
+        enough. The usual `SpeechEnded` and `UtteranceEnded` follow; nothing outside a pause."""
+        if self._start_t is None:
+            return []
+        return self._on_transitions(self.vad.end_pause())
+
     # -- one step of audio ---------------------------------------------------------------------
 
     def _step(self, chunk: np.ndarray, may_update: bool) -> list[Event]:
@@ -187,12 +205,12 @@ class StreamingRecognizer:
     # -- decoding ----------------------------------------------------------------------------
 
     def _due(self) -> bool:
-        """A cadence tick: enough new audio since the last decode (see `max_load`).
+        """A cadence tick: enough new audio since the last decode (see `_MAX_LOAD`).
 
         Also, once, early in a pause: the hypothesis of speech plus a little silence is then
         ready when the pause is long enough to commit it, with no decode left to wait for.
         """
-        if self.stream_t - max(self._buffer_t, self._start_t or 0.0) < self.config.min_decode_s:
+        if self.stream_t - max(self._buffer_t, self._start_t or 0.0) < _MIN_DECODE_S:
             return False
         pause = self.vad.trailing_silence_s
         if pause > 0.0:  # a pause began: wait for it, then decode once (no decode to wait for)
@@ -208,15 +226,15 @@ class StreamingRecognizer:
         cfg = self.config
         end = len(self._buffer)
         if speech_end_t is not None:
-            until = speech_end_t + cfg.tail_silence_s - self._buffer_t
+            until = speech_end_t + _TAIL_SILENCE_S - self._buffer_t
             end = min(end, max(0, round(until * SAMPLE_RATE)))
         beam = cfg.final_beam_size if final else None
         hyp = self.decoder.decode(self._buffer[:end], self._prompt(), beam_size=beam)
-        speech_from = (self._start_t or 0.0) - cfg.word_pad_s
-        speech_until = max(self.vad.last_voiced_t, speech_end_t or 0.0) + cfg.word_pad_s
+        speech_from = (self._start_t or 0.0) - _WORD_PAD_S
+        speech_until = max(self.vad.last_voiced_t, speech_end_t or 0.0) + _WORD_PAD_S
         words = within([w.shifted(self._buffer_t) for w in hyp.words], speech_from, speech_until)
         self._decoded_until = self.stream_t
-        self._interval = max(self.config.cadence_s, hyp.compute_s / self.config.max_load)
+        self._interval = max(self.config.cadence_s, hyp.compute_s / _MAX_LOAD)
         self._last_compute_s = hyp.compute_s
         metric = AsrDecoded(
             t=self.stream_t,
@@ -228,13 +246,13 @@ class StreamingRecognizer:
         return Hypothesis(tuple(words), hyp.compute_s), [metric]
 
     def _update(self, final: bool = False) -> list[Event]:
-        # Trimmed before decoding too: on a busy machine decodes are far apart (see `max_load`)
+        # Trimmed before decoding too: on a busy machine decodes are far apart (see `_MAX_LOAD`)
         # and the audio that piled up since the last one would otherwise all be decoded at once.
         trimmed = self._trim()
         hyp, events = self._decode("pause" if final else "update", final=final)
         events = trimmed + events
         self._agreement.insert(hyp.words)
-        trusted = bool(self._utterance_words) or self.buffer_s >= self.config.min_commit_buffer_s
+        trusted = bool(self._utterance_words) or self.buffer_s >= _MIN_COMMIT_BUFFER_S
         events.extend(self._committed(self._agreement.flush(trusted), "agreement"))
         events.append(
             WordsPartial(
@@ -279,11 +297,11 @@ class StreamingRecognizer:
     def _trim(self) -> list[Event]:
         """Keep the buffer bounded by time, whatever Whisper's segments look like."""
         cfg = self.config
-        if self.buffer_s > cfg.trim_s or self._last_compute_s > cfg.compute_budget_s:
+        if self.buffer_s > _TRIM_S or self._last_compute_s > _COMPUTE_BUDGET_S:
             self._cut_in_committed()
         if self.buffer_s <= cfg.max_buffer_s:
             return []
-        keep_from = self.stream_t - cfg.trim_s / 2
+        keep_from = self.stream_t - _TRIM_S / 2
         old = [w for w in self._agreement.complete() if w.end <= keep_from]
         events = self._committed(self._agreement.commit_prefix(len(old)), "trim")
         if not self._cut_in_committed():
@@ -294,11 +312,11 @@ class StreamingRecognizer:
     def _cut_in_committed(self) -> bool:
         """Cut the buffer inside its committed part; False when nothing there can be cut.
 
-        Best in a gap between words: the VAD's quietest window among the committed audio, when
-        it is silence. Otherwise at a committed word's end, `overlap_words` before the last
-        one: Whisper's word end times are rough, a cut at the very last committed word could
-        clip the next word, and the words left in the buffer are re-decoded and dropped again
-        by the agreement's time filter and n-gram de-duplication.
+        Best in a gap between words: a silent window of the VAD's among the committed audio
+        (`StreamingVad.silent_gap`). Otherwise at a committed word's end, `_OVERLAP_WORDS` before
+        the last one: Whisper's word end times are rough, a cut at the very last committed word
+        could clip the next word, and the words left in the buffer are re-decoded and dropped
+        again by the agreement's time filter and n-gram de-duplication.
         """
         committed_end = self._agreement.last_committed_end
         gap = self.vad.silent_gap(self._buffer_t + _MIN_CUT_S, committed_end + _HEARD_ALL_S)
@@ -306,9 +324,9 @@ class StreamingRecognizer:
             self._cut(gap)
         else:
             words = [w for w in self._utterance_words if w.end > self._buffer_t]
-            if len(words) <= self.config.overlap_words:
+            if len(words) <= _OVERLAP_WORDS:
                 return False
-            self._cut(words[-1 - self.config.overlap_words].end)
+            self._cut(words[-1 - _OVERLAP_WORDS].end)
         self._agreement.drop_before(self._buffer_t)
         return True
 
@@ -320,7 +338,7 @@ class StreamingRecognizer:
             events.append(
                 UtteranceEnded(t=self.stream_t, text=text, audio_t=speech_end_t, start_t=start_t)
             )
-            self._history = f"{self._history} {text}".strip()[-10 * self.config.prompt_chars :]
+            self._history = f"{self._history} {text}".strip()[-10 * _PROMPT_CHARS :]
         self._reset_utterance()
         return events
 
@@ -349,7 +367,7 @@ class StreamingRecognizer:
         Committed words still inside the buffer are left out: with the same words in its prompt
         and in its audio, Whisper tends to skip ahead and time the rest from the buffer start.
         """
-        limit = self.config.prompt_chars
+        limit = _PROMPT_CHARS
         before = [w for w in self._utterance_words if w.end <= self._buffer_t]
         text = " ".join(t for t in (self._history, join_words(before)) if t)
         if len(text) <= limit:

@@ -8,6 +8,12 @@ probabilities as the whole-file call. No download, no torch; about 4 ms per seco
 Decisions follow Silero's own hysteresis: speech starts when the probability reaches
 `threshold` and stays above `neg_threshold` for `min_speech_s` (clicks and noise bursts do not
 start an utterance); it ends after `min_silence_s` below `neg_threshold`.
+
+Late in a pause, a window between the two thresholds may be the soft onset of resumed speech
+(the onsets `start_pad_s` allows for): it is not counted as silence, and the end is decided on
+a silent window only. Speech resumes when a window reaches `threshold`; sound that stays between
+the thresholds for `min_speech_s` (the time a start has to confirm itself) was not speech after
+all and counts as silence.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class StreamingVad:
         self.in_speech = False
         self._candidate_start: float | None = None  # loud enough, not yet long enough
         self._silence_start: float | None = None  # in speech: where the current silence began
+        self._silent_windows = 0  # in a pause: silence counted so far (see the module docstring)
+        self._unconfirmed_start: float | None = None  # in a pause: where unconfirmed sound began
         self.last_voiced_t = 0.0  # end of the last window at or above `threshold`
         self._history: deque[float] = deque(maxlen=_HISTORY)  # recent speech probabilities
 
@@ -119,7 +127,17 @@ class StreamingVad:
             return []
         self.in_speech = False
         end = self._silence_start if self._silence_start is not None else self.processed_t
-        self._silence_start = None
+        self._silence_start, self._silent_windows, self._unconfirmed_start = None, 0, None
+        return [VadTransition("end", end, self.processed_t)]
+
+    def end_pause(self) -> list[VadTransition]:
+        """The caller decided the current pause ends the speech (an end-of-turn decision that
+        comes before `min_silence_s`): end it where the pause began. Nothing outside a pause."""
+        if not self.in_speech or self._silence_start is None:
+            return []
+        end = self._silence_start
+        self.in_speech = False
+        self._silence_start, self._silent_windows, self._unconfirmed_start = None, 0, None
         return [VadTransition("end", end, self.processed_t)]
 
     def _probabilities(self, windows: np.ndarray) -> np.ndarray:
@@ -154,11 +172,26 @@ class StreamingVad:
                 return [VadTransition("start", onset, end_t)]
             return []
         if voiced:
-            self._silence_start = None
-        elif silent and self._silence_start is None:
-            self._silence_start = start_t
-        if self._silence_start is not None and end_t - self._silence_start >= cfg.min_silence_s:
-            self.in_speech = False
-            end, self._silence_start = self._silence_start, None
-            return [VadTransition("end", end, end_t)]
-        return []
+            self._silence_start, self._silent_windows, self._unconfirmed_start = None, 0, None
+        elif silent:
+            if self._silence_start is None:
+                self._silence_start = start_t
+            self._silent_windows += 1
+            self._unconfirmed_start = None  # a breath or click, not counted
+        elif self._silence_start is not None:
+            if self._unconfirmed_start is None:
+                self._unconfirmed_start = start_t
+            if end_t - self._unconfirmed_start >= cfg.min_speech_s:  # never confirmed: silence
+                self._silent_windows += round(
+                    (end_t - self._unconfirmed_start) * SAMPLE_RATE / _WINDOW
+                )
+                self._unconfirmed_start = None
+        silent_s = self._silent_windows * _WINDOW / SAMPLE_RATE
+        if self._silence_start is None or self._unconfirmed_start is not None:
+            return []
+        if silent_s < cfg.min_silence_s:
+            return []
+        self.in_speech = False
+        end = self._silence_start
+        self._silence_start, self._silent_windows = None, 0
+        return [VadTransition("end", end, end_t)]
