@@ -90,6 +90,7 @@ async def main(args: argparse.Namespace) -> None:
             final_instruction=arm.final_instruction,
             model=engine.name,
             answer_model=(answer_engine or engine).name,
+            concurrency=args.concurrency,
         )
         output = out / f"{name}.jsonl"
         bench = run_bench(

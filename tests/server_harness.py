@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from voice_livemind.server.access import AccessPolicy
 from voice_livemind.server.app import CONNECTIONS, create_app
 from voice_livemind.server.client import LiveMindClient
 from voice_livemind.server.connection import Limits, SharedModels
@@ -30,9 +31,9 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    shared: SharedModels, limits: Limits | None = None
+    shared: SharedModels, limits: Limits | None = None, access: AccessPolicy | None = None
 ) -> AsyncIterator[RunningServer]:
-    app = create_app(shared, limits)
+    app = create_app(shared, limits, access)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -5,8 +5,15 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from voice_livemind.livemind.segmenter import Granularity, segment, stable_segments
+from voice_livemind.livemind.segmenter import (
+    Granularity,
+    StreamingSegmenter,
+    segment,
+    stable_segments,
+)
 
 ALL = list(Granularity)
 
@@ -203,3 +210,54 @@ def test_stable_sentence_is_not_retracted_when_the_next_word_grows():
         current = stable_segments(text[:end], Granularity.SENT)
         assert current[: len(previous)] == previous, f"changed at {text[:end]!r}"
         previous = current
+
+
+@pytest.mark.parametrize("granularity", ALL)
+@pytest.mark.parametrize("min_chars", [0, 10])
+@pytest.mark.parametrize("text", [STORY, NUMBERS, ABBREVIATIONS], ids=["story", "num", "abbr"])
+def test_streaming_segmenter_finds_what_whole_text_segmentation_finds(granularity, min_chars, text):
+    streaming = StreamingSegmenter(granularity, min_chars)
+    for end in range(len(text) + 1):  # a character at a time, as typed
+        streaming.update(text[:end])
+        assert streaming.segments == stable_segments(text[:end], granularity, min_chars)
+        assert streaming.stable_text == "".join(streaming.segments)
+
+
+def test_streaming_segmenter_refuses_text_that_drops_its_stable_part():
+    streaming = StreamingSegmenter("sent")
+    assert streaming.update("One sentence here. Two sentences ") == ["One sentence here. "]
+    with pytest.raises(ValueError, match="stable segments"):
+        streaming.update("Another text altogether.")
+
+
+# Text made of the characters segmentation cares about, so boundaries of every kind occur.
+MESSY = st.lists(
+    st.sampled_from([*"aZ1 .,;:!?\n\t\u00e9\U0001f600", " Dr. ", " U.S. ", "3:45", "Bob"]),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=MESSY, granularity=st.sampled_from(ALL), min_chars=st.sampled_from([0, 1, 10]))
+def test_fuzzed_segmentation_is_lossless_and_stable_is_a_prefix(text, granularity, min_chars):
+    assert "".join(segment(text, granularity, min_chars)) == text
+    stable = "".join(stable_segments(text, granularity, min_chars))
+    assert text.startswith(stable)
+    assert "".join(stable_segments(text, granularity, min_chars, final=True)) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(MESSY, max_size=12),
+    granularity=st.sampled_from(ALL),
+    min_chars=st.sampled_from([0, 10]),
+)
+def test_fuzzed_streaming_segments_only_grow_and_stay_a_prefix(pieces, granularity, min_chars):
+    streaming = StreamingSegmenter(granularity, min_chars)
+    text = ""
+    for piece in pieces:
+        text += piece
+        before = list(streaming.segments)
+        new = streaming.update(text)
+        assert streaming.segments == before + new and all(new)
+        assert text.startswith(streaming.stable_text)

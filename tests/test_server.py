@@ -102,6 +102,10 @@ def shared_with(models: SharedModels, engine: ScriptedEngine, **changes) -> Shar
     return dataclasses.replace(models, engine=engine, **changes)
 
 
+# These tests send recorded speech faster than real time; the server admits that much ahead.
+FAST_AUDIO = Limits(audio_burst_s=60.0)
+
+
 def types(messages: list[dict]) -> list[str]:
     return [m["type"] for m in messages]
 
@@ -243,7 +247,7 @@ def spoken_question():
 
 async def test_client_vanishing_mid_utterance_harms_no_one(models, spoken_question):
     engine = ScriptedEngine()
-    async with running_server(shared_with(models, engine)) as server:
+    async with running_server(shared_with(models, engine), FAST_AUDIO) as server:
         other = await server.connect(speech=False)
         leaver = await server.connect()
         await leaver.send_audio(spoken_question[: len(spoken_question) // 2])
@@ -265,7 +269,7 @@ async def test_spoken_turns_with_barge_in(models, spoken_question):
         # 84 words 0.1 s apart: still generating when the user talks over its first sentences
         delay=lambda messages, settings: 0.1 if is_answer_prompt(messages) else 0.0,
     )
-    async with running_server(shared_with(models, engine)) as server:
+    async with running_server(shared_with(models, engine), FAST_AUDIO) as server:
         client = await server.connect()
         await client.send_audio(spoken_question)
         first = await client.until("tts_first_audio", 60)
@@ -294,11 +298,13 @@ async def test_spoken_turns_with_barge_in(models, spoken_question):
 
 async def test_a_failing_recogniser_is_reported_and_typing_still_works(models, spoken_question):
     engine = ScriptedEngine()
-    async with running_server(shared_with(models, engine, decoder=BrokenDecoder())) as server:
+    broken = shared_with(models, engine, decoder=BrokenDecoder())
+    async with running_server(broken, FAST_AUDIO) as server:
         client = await server.connect(speech=False)
         await client.send_audio(spoken_question)
         error = (await client.until("error", 30))[-1]
-        assert error["code"] == "asr_failed" and error["message"].endswith("the model exploded")
+        assert error["code"] == "asr_failed" and "recognition failed" in error["message"]
+        assert "exploded" not in error["message"]  # internal exception text stays in the log
         await client.send_audio(spoken_question[:1600])  # audio after that: told again
         assert (await client.until("error", 30))[-1]["code"] == "asr_failed"
         await client.send_text("Typed instead.", final=True)

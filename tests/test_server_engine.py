@@ -108,7 +108,7 @@ async def test_two_concurrent_text_sessions_each_get_their_own_answer(server_url
         for client in clients.values():
             await client.close()
         async with http.get(f"{server_url}/health") as health:
-            assert (await health.json())["max_sessions"] == 4
+            assert await health.json() == {"status": "ok"}  # no token set: no details
 
 
 async def test_spoken_turn_over_websocket(server_url):

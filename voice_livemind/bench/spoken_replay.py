@@ -60,6 +60,9 @@ class SpokenBenchSettings:
     answer_model: str
     options: str = "spoken"  # for analyze: how the options reached the model
     timing: str = "realtime"
+    repetition_penalty: float = SessionConfig().answer.repetition_penalty  # the answer's
+    free_actions: bool = False  # inference replies not constrained to the action format
+    max_model_len: int = 2048  # the engine's context: how much history fits
 
 
 @dataclass
@@ -135,7 +138,11 @@ def summary_line(record: dict[str, Any]) -> str:
 
 
 async def run_spoken_bench(
-    bench: SpokenBench, items: list[SpokenQuestion], modes: list[Mode], output: Path
+    bench: SpokenBench,
+    items: list[SpokenQuestion],
+    modes: list[Mode],
+    output: Path,
+    overwrite: bool = False,
 ) -> int:
     """Run what is not in `output` yet; return how many results were written."""
     return await run_jobs(
@@ -146,4 +153,5 @@ async def run_spoken_bench(
         bench.run_question,
         summary=summary_line,
         name="spoken bench",
+        overwrite=overwrite,
     )

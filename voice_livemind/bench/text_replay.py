@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -57,6 +58,11 @@ class BenchSettings:
     # one continuation when a reply states none (results before this were free text).
     letter: str = "constrained"
     final_instruction: str = FINAL_INSTRUCTION  # what LiveMind's final step is told
+    # Also change results; defaulted for callers that use the session defaults.
+    repetition_penalty: float = SessionConfig().answer.repetition_penalty  # the answer's
+    free_actions: bool = False  # inference replies not constrained to the action format
+    max_model_len: int = 2048  # the engine's context: how much history fits
+    concurrency: int = 1  # simulated users at once: latencies depend on it
 
 
 def question_text(question: Question, options: str) -> tuple[str, str]:
@@ -140,6 +146,24 @@ class _HasId(Protocol):
 Item = TypeVar("Item", bound=_HasId)
 
 
+def _lock(file: IO[str], path: Path) -> None:
+    """Hold `path` for this run alone: two runs appending to one file interleave their lines
+    (and each resumes without the other's results)."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ValueError(
+            f"{path} is being written by another run; wait for it or pass another --output"
+        ) from None
+
+
+def check_output_free(path: Path) -> None:
+    """Fail now, before any model loads, if another run is writing `path`."""
+    if path.exists():
+        with path.open("a", encoding="utf-8") as file:
+            _lock(file, path)
+
+
 def _read_done(path: Path, settings: Any) -> set[tuple[str, str]]:
     """(question id, mode) pairs already in `path`; refuses a file from different settings."""
     done: set[tuple[str, str]] = set()
@@ -201,16 +225,22 @@ async def run_bench(
     output: Path,
     concurrency: int = 1,
     data: str | None = None,
+    questions: Sequence[Question] | None = None,
+    overwrite: bool = False,
 ) -> int:
-    """Run what is not in `output` yet; return how many results were written."""
-    questions = sample_questions(
-        load_questions(data or settings.dataset), settings.n, settings.seed
-    )
+    """Run what is not in `output` yet; return how many results were written. `questions`:
+    the sample already loaded (the command line loads it before the model)."""
+    if questions is None:
+        questions = sample_questions(
+            load_questions(data or settings.dataset), settings.n, settings.seed
+        )
 
     async def run_one(question: Question, mode: Mode) -> dict[str, Any]:
         return await run_question(engine, answer_engine, question, mode, config, settings)
 
-    return await run_jobs(questions, modes, settings, output, run_one, concurrency)
+    return await run_jobs(
+        questions, modes, settings, output, run_one, concurrency, overwrite=overwrite
+    )
 
 
 async def run_jobs(
@@ -222,18 +252,39 @@ async def run_jobs(
     concurrency: int = 1,
     summary: Callable[[dict[str, Any]], str] = _summary_line,
     name: str = "bench",
+    overwrite: bool = False,
 ) -> int:
     """Run every (item, mode) not in `output` yet, appending one result line each as it
-    finishes; resume, refusal of other settings and progress are the same for every bench.
-    `settings` is a dataclass of what makes two runs comparable."""
+    finishes; resume, refusal of other settings, the lock on `output` and progress are the same
+    for every bench. `settings` is a dataclass of what makes two runs comparable."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("a", encoding="utf-8") as out:
+        _lock(out, output)
+        if overwrite:
+            out.truncate(0)
+        return await _run_locked(
+            items, modes, settings, output, out, run_one, concurrency, summary, name
+        )
+
+
+async def _run_locked(
+    items: Sequence[Item],
+    modes: list[Mode],
+    settings: Any,
+    output: Path,
+    out: IO[str],
+    run_one: Callable[[Item, Mode], Awaitable[dict[str, Any]]],
+    concurrency: int,
+    summary: Callable[[dict[str, Any]], str],
+    name: str,
+) -> int:
     jobs = plan_jobs(items, modes, _read_done(output, settings))
     skipped = len(items) * len(modes) - len(jobs)
     if skipped:
         print(f"resuming {output}: {skipped} results already there", file=sys.stderr)
     slots = asyncio.Semaphore(max(1, concurrency))
     written = 0
-    with output.open("a", encoding="utf-8") as out, _progress(len(jobs), name) as progress:
+    with _progress(len(jobs), name) as progress:
         task = progress.add_task("", total=len(jobs))
 
         async def one(item: Item, mode: Mode) -> None:

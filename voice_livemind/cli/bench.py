@@ -72,7 +72,8 @@ def add_analyze_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run_bench_command(args: argparse.Namespace) -> int:
 
-    from ..bench.text_replay import BenchSettings, run_bench, run_to_file
+    from ..bench.datasets import load_questions, sample_questions
+    from ..bench.text_replay import BenchSettings, check_output_free, run_bench, run_to_file
 
     if args.speed <= 0:
         raise ValueError("--speed must be positive (characters per minute)")
@@ -83,6 +84,12 @@ async def run_bench_command(args: argparse.Namespace) -> int:
 
         return await run_spoken_bench_command(args)
     n = args.n or None
+    name = f"bench_{args.dataset}_{args.format}_{args.granularity}_{args.timing}_{args.options}"
+    output = Path(args.output or f"runs/{name}_n{n or 'all'}.jsonl")
+    # Bad input fails here, in a second, not after the model has loaded.
+    questions = sample_questions(load_questions(args.data or args.dataset), n, args.seed)
+    if not args.overwrite:
+        check_output_free(output)
     engine, answer_engine = await open_engines(args)
     config = session_config(
         args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True, answer_style=AnswerStyle.TEXT
@@ -104,11 +111,11 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         final_instruction=config.final_instruction,
         model=engine.name,
         answer_model=(answer_engine or engine).name,
+        repetition_penalty=args.repetition_penalty,
+        free_actions=args.free_actions,
+        max_model_len=args.max_model_len,
+        concurrency=args.concurrency,
     )
-    name = f"bench_{args.dataset}_{args.format}_{args.granularity}_{args.timing}_{args.options}"
-    output = Path(args.output or f"runs/{name}_n{n or 'all'}.jsonl")
-    if args.overwrite:
-        output.unlink(missing_ok=True)
     modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
     bench = run_bench(
         engine,
@@ -118,7 +125,8 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         modes,
         output,
         concurrency=args.concurrency,
-        data=args.data,
+        questions=questions,
+        overwrite=args.overwrite,
     )
     await run_to_file(bench, output, (engine, answer_engine))
     return 0

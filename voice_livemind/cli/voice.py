@@ -160,7 +160,7 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         SpokenBenchSettings,
         run_spoken_bench,
     )
-    from ..bench.text_replay import run_to_file
+    from ..bench.text_replay import check_output_free, run_to_file
     from ..livemind.config import Mode
 
     if args.concurrency != 1:
@@ -173,6 +173,9 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         source = args.data or args.dataset
         items = from_questions(sample_questions(load_questions(source), n, args.seed))
         voice, rate = args.voice or QUESTION_VOICE, args.rate or QUESTION_RATE_WPM
+    output = Path(args.output or f"runs/{_spoken_run_name(args)}.jsonl")
+    if not args.overwrite:
+        check_output_free(output)  # before the models load
     recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
     answer_voice = SpeechSynthesizer()
     speech = None if args.recordings else SpeechCache(SpeechSynthesizer(rate, voice), voice, rate)
@@ -193,12 +196,10 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         max_answer_tokens=args.max_answer_tokens,
         model=engine.name,
         answer_model=(answer_engine or engine).name,
+        repetition_penalty=args.repetition_penalty,
+        free_actions=args.free_actions,
+        max_model_len=args.max_model_len,
     )
-    label = "recordings" if args.recordings else args.dataset
-    name = f"bench_spoken_{label}_{args.format}_{args.granularity}_n{n or 'all'}"
-    output = Path(args.output or f"runs/{name}.jsonl")
-    if args.overwrite:
-        output.unlink(missing_ok=True)
     bench = SpokenBench(
         engine=engine,
         answer_engine=answer_engine,
@@ -211,6 +212,13 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
     )
     modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
     await run_to_file(
-        run_spoken_bench(bench, items, modes, output), output, (engine, answer_engine)
+        run_spoken_bench(bench, items, modes, output, overwrite=args.overwrite),
+        output,
+        (engine, answer_engine),
     )
     return 0
+
+
+def _spoken_run_name(args: argparse.Namespace) -> str:
+    label = "recordings" if args.recordings else args.dataset
+    return f"bench_spoken_{label}_{args.format}_{args.granularity}_n{args.n or 'all'}"

@@ -3,6 +3,10 @@
 Segmentation is lossless: joining the segments gives back the input exactly, whitespace and
 newlines included, so offsets into the input stay meaningful. While input is still arriving,
 the last segment is unstable (the user may still be typing it) and is never handed out.
+
+The text is untrusted (it comes from clients over the network), so every step is linear in its
+length: the regexes here cannot backtrack, and `StreamingSegmenter` looks only at the text after
+the last stable boundary, so a long turn costs each new message little.
 """
 
 from __future__ import annotations
@@ -87,6 +91,18 @@ def segment(text: str, granularity: Granularity | str, min_chars: int = 0) -> li
     return _merge_short(segments, min_chars) if min_chars > 0 else segments
 
 
+def _without_partial_word(text: str) -> str:
+    """`text` without the word still being typed at its end (if it does not end in whitespace).
+
+    `rsplit` scans from the end and stops at the first whitespace: linear in the last word's
+    length, where `re.search(r"\\S+$")` retries from every position and turns quadratic on a long
+    run of non-space characters followed by a space."""
+    if not text or text[-1].isspace():
+        return text
+    last_word = text.rsplit(maxsplit=1)[-1]
+    return text[: len(text) - len(last_word)]
+
+
 def stable_segments(
     text: str, granularity: Granularity | str, min_chars: int = 0, final: bool = False
 ) -> list[str]:
@@ -100,10 +116,44 @@ def stable_segments(
     if not final and granularity in (Granularity.SENT, Granularity.CLAUSE):
         # A half-typed word can sway punkt ("Mr. Par" ends a sentence, "Mr. Park" does not):
         # decide boundaries only on whole words.
-        partial = re.search(r"\S+$", text)
-        if partial:
-            text = text[: partial.start()]
+        text = _without_partial_word(text)
     segments = segment(text, granularity, min_chars)
     if final or not segments:
         return segments
     return segments[:-1]
+
+
+class StreamingSegmenter:
+    """The stable segments of a text that grows, found without re-reading what is settled.
+
+    `update(text)` takes the whole text so far and returns the segments that became stable. Only
+    the text from the start of the last stable segment on is segmented again (that segment is
+    context punkt needs for its next boundary), so the work per call is bounded by the unsettled
+    tail, not by the whole text. Stable segments are never taken back: if the shorter context
+    disagrees about the last one, the text after it is segmented on its own.
+    """
+
+    def __init__(self, granularity: Granularity | str, min_chars: int = 0) -> None:
+        self.granularity = Granularity(granularity)
+        self.min_chars = min_chars
+        self.segments: list[str] = []
+        self.stable_text = ""  # "".join(self.segments), kept as the segments are found
+
+    def update(self, text: str) -> list[str]:
+        """`text` must extend the stable text so far; returns the newly stable segments."""
+        if not text.startswith(self.stable_text):
+            raise ValueError("the text no longer starts with its stable segments")
+        if self.segments:
+            context = self.segments[-1]
+            tail = stable_segments(
+                text[len(self.stable_text) - len(context) :], self.granularity, self.min_chars
+            )
+            new = tail[1:] if tail[:1] == [context] else self._after_stable(text)
+        else:
+            new = self._after_stable(text)
+        self.segments += new
+        self.stable_text += "".join(new)
+        return new
+
+    def _after_stable(self, text: str) -> list[str]:
+        return stable_segments(text[len(self.stable_text) :], self.granularity, self.min_chars)

@@ -65,7 +65,7 @@ from .prompts import (
     inference_messages,
 )
 from .samples import MULTIPLE_CHOICE_INSTRUCTION
-from .segmenter import stable_segments
+from .segmenter import StreamingSegmenter
 from .speculation import SpeculativeAnswer
 
 E = TypeVar("E")
@@ -186,7 +186,8 @@ class LiveMindSession:
         dropped = self.memory.revise(text)
         common = common_prefix_len(text, self._input)
         self._publish(InputRevised, common_prefix_chars=common, dropped_inferences=dropped)
-        self._segments_published = len(self._stable_segments(text[:common]))
+        self._segmenter = self._new_segmenter()
+        self._segmenter.update(text[:common])  # published before the edit: not again
         self._on_input(text)
 
     def _on_input(self, text: str) -> None:
@@ -197,10 +198,11 @@ class LiveMindSession:
         self._input = text
         if self.config.mode is not Mode.LIVEMIND:
             return
-        segments = self._stable_segments(text)
-        for index in range(self._segments_published, len(segments)):
-            self._publish(SegmentCommitted, index=index, text=segments[index])
-        self._segments_published = len(segments)
+        if self._segmenter is None:
+            self._segmenter = self._new_segmenter()
+        published = len(self._segmenter.segments)
+        for index, new in enumerate(self._segmenter.update(text), start=published):
+            self._publish(SegmentCommitted, index=index, text=new)
         self._wake_thinker()
 
     def _wake_thinker(self) -> None:
@@ -211,14 +213,15 @@ class LiveMindSession:
         self._idle.clear()
         self._wake.set()
 
-    def _stable_segments(self, text: str, final: bool = False) -> list[str]:
-        cfg = self.config
-        return stable_segments(text, cfg.granularity, cfg.min_segment_chars, final=final)
+    def _new_segmenter(self) -> StreamingSegmenter:
+        # Per message, only the text past the last stable segment is segmented again: the work
+        # a message costs does not grow with the turn (the event loop is shared by all users).
+        return StreamingSegmenter(self.config.granularity, self.config.min_segment_chars)
 
     # -- thinking while input arrives ------------------------------------------------------
 
     def _unconsumed_stable_text(self) -> str:
-        stable = "".join(self._stable_segments(self._input))
+        stable = self._segmenter.stable_text if self._segmenter else ""
         consumed = self.memory.consumed_text
         return stable[len(consumed) :] if stable.startswith(consumed) else ""
 
@@ -598,7 +601,7 @@ class LiveMindSession:
 
     def _reset_turn_state(self) -> None:
         self._input = ""
-        self._segments_published = 0
+        self._segmenter: StreamingSegmenter | None = None  # made with the turn's first input
         self._ended = False
         self._thinking_failed = False
         self._speculation: SpeculativeAnswer | None = None

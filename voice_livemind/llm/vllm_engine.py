@@ -195,6 +195,11 @@ class VllmEngine:
             ),
         )
 
+    @property
+    def failed(self) -> bool:
+        """The engine process is gone (killed, crashed): no request can succeed any more."""
+        return bool(self._llm.errored)
+
     async def reset_prefix_cache(self) -> None:
         """Forget cached KV blocks, so that measurements start cold."""
         await self._llm.reset_prefix_cache()

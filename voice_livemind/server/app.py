@@ -1,5 +1,10 @@
 """The HTTP side: one aiohttp application serves the playground page, its static files, the
-WebSocket (`/ws`) and a health check (`/health`), over models loaded once (`load_shared`)."""
+WebSocket (`/ws`) and a health check (`/health`), over models loaded once (`load_shared`).
+
+`/ws` is behind the `AccessPolicy` (Origin allow-list, optional token). A socket holds a place
+under the session cap only once it has sent `start`; until then it is a handshake, closed if
+`start` does not come in time, and handshakes have a cap of their own.
+"""
 
 from __future__ import annotations
 
@@ -15,26 +20,31 @@ from ..asr.decoder import WhisperDecoder
 from ..asr.recognizer import RecognizerConfig
 from ..audio.errors import AudioError
 from ..livemind.config import SessionConfig
-from ..llm.base import ChatEngine
+from ..llm.base import ChatEngine, EngineError
+from .access import AccessPolicy
 from .connection import Connection, Limits, SharedModels
-from .protocol import error_message
 
 log = logging.getLogger(__name__)
 
 SHARED = web.AppKey("shared", SharedModels)
 LIMITS = web.AppKey("limits", Limits)
-CONNECTIONS = web.AppKey("connections", set)
+ACCESS = web.AppKey("access", AccessPolicy)
+CONNECTIONS = web.AppKey("connections", set)  # sessions: connections that have started
+HANDSHAKES = web.AppKey("handshakes", set)  # connections that have not sent `start` yet
 
 
 def static_dir() -> Path:
     return Path(str(resources.files("voice_livemind") / "server" / "static"))
 
 
-def create_app(shared: SharedModels, limits: Limits | None = None) -> web.Application:
+def create_app(
+    shared: SharedModels, limits: Limits | None = None, access: AccessPolicy | None = None
+) -> web.Application:
     limits = limits or Limits()
     # aiohttp's own limit closes the socket (code 1009); ours, below it, only drops the frame.
     app = web.Application(client_max_size=1024**2)
-    app[SHARED], app[LIMITS], app[CONNECTIONS] = shared, limits, set()
+    app[SHARED], app[LIMITS], app[ACCESS] = shared, limits, access or AccessPolicy()
+    app[CONNECTIONS], app[HANDSHAKES] = set(), set()
     app.router.add_get("/", _index)
     app.router.add_get("/ws", _websocket)
     app.router.add_get("/health", _health)
@@ -48,46 +58,52 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 
 async def _health(request: web.Request) -> web.Response:
+    """Alive or not, for anyone; the load only for a caller holding the token (when one is set)."""
     app = request.app
-    return web.json_response(
-        {
-            "sessions": len(app[CONNECTIONS]),
-            "max_sessions": app[LIMITS].max_sessions,
-            "model": app[SHARED].engine.name,
-        }
-    )
+    body: dict[str, object] = {"status": "ok"}
+    if app[ACCESS].token is not None and app[ACCESS].authorized(request):
+        body |= {"sessions": len(app[CONNECTIONS]), "max_sessions": app[LIMITS].max_sessions}
+    return web.json_response(body)
 
 
 async def _websocket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    limits, connections = app[LIMITS], app[CONNECTIONS]
-    ws = web.WebSocketResponse(max_msg_size=4 * limits.max_frame_bytes, heartbeat=30)
+    app[ACCESS].check(request)
+    limits, connections, handshakes = app[LIMITS], app[CONNECTIONS], app[HANDSHAKES]
+    if len(handshakes) >= limits.max_handshakes:
+        raise web.HTTPServiceUnavailable(text="too many connections starting; try again later\n")
+    ws = web.WebSocketResponse(max_msg_size=4 * limits.max_frame_bytes, heartbeat=limits.ping_s)
     await ws.prepare(request)
-    if len(connections) >= limits.max_sessions:
-        await ws.send_str(
-            error_message(
-                "server_full",
-                f"server full: {limits.max_sessions} sessions in use; try again later",
-            )
-        )
-        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"server full")
-        return ws
-    connection = Connection(ws, app[SHARED], limits)
-    connections.add(connection)
-    log.info("session opened (%d in use)", len(connections))
+
+    def admit(connection: Connection) -> bool:
+        handshakes.discard(connection)
+        if len(connections) >= limits.max_sessions:
+            return False
+        connections.add(connection)
+        log.info("session opened (%d in use)", len(connections))
+        return True
+
+    connection = Connection(ws, app[SHARED], limits, admit=admit, transport=request.transport)
+    handshakes.add(connection)
     try:
         await connection.run()
     finally:
-        connections.discard(connection)
-        log.info("session closed (%d in use)", len(connections))
+        handshakes.discard(connection)
+        if connection in connections:
+            connections.discard(connection)
+            log.info("session closed (%d in use)", len(connections))
         if not ws.closed:
             await ws.close()
     return ws
 
 
 async def _close_connections(app: web.Application) -> None:
-    for connection in list(app[CONNECTIONS]):
-        await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    """Server shutdown: every client is told (close code 1001) before its session ends."""
+    connections = [*app[HANDSHAKES], *app[CONNECTIONS]]
+    await asyncio.gather(
+        *(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for c in connections),
+        return_exceptions=True,
+    )
 
 
 def load_shared(
@@ -126,10 +142,13 @@ def load_shared(
 SHUTDOWN_TIMEOUT_S = 5.0
 
 
-async def serve(app: web.Application, host: str, port: int) -> None:
-    """Run until cancelled (Ctrl-C)."""
-    # On Ctrl-C aiohttp waits for open sessions' handlers to end, by default for 60 s; a session
-    # busy answering (or a client that never completes the close handshake) then holds the
+async def serve(
+    app: web.Application, host: str, port: int, stop: asyncio.Event | None = None
+) -> None:
+    """Run until `stop` is set or the task is cancelled; then stop accepting connections and
+    close every session (close code 1001) before returning."""
+    # aiohttp waits for open sessions' handlers to end, by default for 60 s; a session busy
+    # answering (or a client that never completes the close handshake) would then hold the
     # whole server that long. Sessions get a few seconds, then they are cancelled.
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
@@ -138,6 +157,30 @@ async def serve(app: web.Application, host: str, port: int) -> None:
         bound_host, bound_port = runner.addresses[0][:2]  # the real port when asked for 0
         url = f"http://{bound_host}:{bound_port}/"
         print(f"voice-livemind: serving on {url} (Ctrl-C to stop)", flush=True)
-        await asyncio.Event().wait()
+        stop = stop or asyncio.Event()
+        watchdog = asyncio.create_task(_stop_when_an_engine_fails(app[SHARED], stop))
+        try:
+            await stop.wait()
+        finally:
+            watchdog.cancel()
     finally:
         await runner.cleanup()
+    if engine_failed(app[SHARED]):
+        raise EngineError("the LLM engine died; the server stopped (restart it)")
+
+
+ENGINE_CHECK_S = 1.0
+
+
+def engine_failed(shared: SharedModels) -> bool:
+    """Whether an engine says it cannot serve any more (the in-process vLLM engine does)."""
+    return any(getattr(e, "failed", False) for e in (shared.engine, shared.answer_engine))
+
+
+async def _stop_when_an_engine_fails(shared: SharedModels, stop: asyncio.Event) -> None:
+    """A dead engine fails every turn from then on: better to stop, so that whatever runs the
+    server (systemd, a container) starts a fresh one, than to stay up answering nothing."""
+    while not engine_failed(shared):
+        await asyncio.sleep(ENGINE_CHECK_S)
+    log.error("the LLM engine died: stopping the server")
+    stop.set()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -57,6 +58,8 @@ from ..events import (
 from ..livemind.session import LiveMindSession
 from ..llm.base import EngineError
 from .metrics import AudioArrivals, TurnSummary, VoiceTurn, measure_turn
+
+log = logging.getLogger(__name__)
 
 # Half duplex: how long the input stays ignored after the last answer audio has played (the
 # output device's buffer and the room's echo).
@@ -151,8 +154,10 @@ class VoicePipeline:
 
     async def _finish_answering(self) -> None:
         if self._answering is not None:  # the next turn starts: finish this one first
-            await self._answering
-            self._answering = None
+            try:
+                await self._answering
+            finally:
+                self._answering = None  # however it ended: the next turn must not wait on it
 
     async def _read(self, frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
         try:
@@ -198,7 +203,11 @@ class VoicePipeline:
             elif isinstance(event, WordsCommitted) and event.text.strip():
                 await self._finish_answering()
                 self.session.feed(event.text)
-            elif isinstance(event, UtteranceEnded) and self.session.text.strip():
+            elif (
+                isinstance(event, UtteranceEnded)
+                and self.session.text.strip()
+                and not self.answering  # already ended (typed `end`, a cap): one answer a turn
+            ):
                 self._answering = asyncio.create_task(self._answer())
             elif isinstance(event, SpeechPaused) and self._answering is None:
                 # If this pause is the end, the answer's first sentence is then ready to play.
@@ -219,6 +228,10 @@ class VoicePipeline:
             result = await self.session.end()
         except EngineError as exc:
             error = str(exc)
+        except Exception:  # a bug: this turn fails, the conversation goes on
+            log.exception("answer failed")
+            error = "answer failed: an internal error (see the log)"
+            self.bus.publish(ErrorEvent(t=self.clock.now(), turn=self.session.turn, message=error))
         if speaking is not None:
             await speaking
         self.bus.unsubscribe(deltas)

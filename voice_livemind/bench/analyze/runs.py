@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,15 +91,30 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
 
 
 def group_runs(path: str | Path, records: Iterable[dict[str, Any]]) -> list[Run]:
-    """Split one file's records into runs, in order of first appearance."""
+    """Split one file's records into runs, in order of first appearance. A question answered
+    twice in one run (two writers on one file, a copy pasted in) would count twice: its first
+    result is kept, the others are dropped and reported on stderr."""
     runs: dict[tuple[str, ...], Run] = {}
+    seen: set[tuple[Any, ...]] = set()
+    duplicates: dict[tuple[str, ...], list[str]] = {}
     for r in records:
         meta = r["run"]
         # The record's own mode, not run.mode: `--mode both` may label the run "both".
         key = (r["mode"], meta["format"], meta["granularity"], meta["options"], meta["timing"])
+        if (*key, r["id"]) in seen:
+            duplicates.setdefault(key, []).append(str(r["id"]))
+            continue
+        seen.add((*key, r["id"]))
         if key not in runs:
             runs[key] = Run(str(path), *key)
         runs[key].records.append(r)
+    for key, ids in duplicates.items():
+        shown = ", ".join(sorted(set(ids))[:5]) + (", ..." if len(set(ids)) > 5 else "")
+        print(
+            f"{path}: {len(ids)} duplicate result(s) in the {key[0]} run dropped "
+            f"(first kept): {shown}",
+            file=sys.stderr,
+        )
     return list(runs.values())
 
 

@@ -9,21 +9,31 @@ const $ = (id) => document.getElementById(id);
 
 let ws = null;
 let sent = ""; // text of this turn already sent
+let resync = false; // the server refused a text message: send the whole input again (revise)
 let answerItem = null; // <li> of the answer streaming now
 let dropAudio = false; // after a barge-in, until the next turn's input ends
 
 // -- connection -------------------------------------------------------------------------------
 
+// The server's token, if it asks for one, comes in the page's URL fragment (#token=...): the
+// browser never sends a fragment to the server, so it stays out of logs and Referer headers.
+function token() {
+  return new URLSearchParams(location.hash.slice(1)).get("token");
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  const query = token() ? `?token=${encodeURIComponent(token())}` : "";
+  ws = new WebSocket(`${scheme}://${location.host}/ws${query}`);
   ws.onopen = () => send({ type: "start", mode: mode(), speech: true });
   ws.onmessage = (msg) => onMessage(JSON.parse(msg.data));
   ws.onclose = (e) => setStatus("closed", `disconnected${e.reason ? ": " + e.reason : ""} (reload to reconnect)`);
 }
 
 function send(message) {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  ws.send(JSON.stringify(message));
+  return true;
 }
 
 function mode() {
@@ -45,6 +55,8 @@ const handlers = {
   },
   error: (m) => {
     showError(`${m.code || "error"}: ${m.message}`);
+    // A refused text message (too large, a server fault) is not in the turn's input there.
+    if (["too_large", "internal", "not_started"].includes(m.code)) resync = true;
     if (m.code === "busy") $("livemind").checked = !$("livemind").checked;
   },
   words_partial: (m) => setTranscript(m.committed_text, m.text),
@@ -115,12 +127,15 @@ function showError(text) {
 
 function onTyped() {
   const text = $("input").value;
-  if (text.startsWith(sent)) {
-    if (text.length > sent.length) send({ type: "text", text: text.slice(sent.length) });
+  let ok = true;
+  if (text.startsWith(sent) && !resync) {
+    if (text.length > sent.length) ok = send({ type: "text", text: text.slice(sent.length) });
   } else {
-    send({ type: "text", text, revise: true }); // an edit before the end: replace the turn's input
+    // An edit before the end, or text the server refused: replace the turn's input.
+    ok = send({ type: "text", text, revise: true });
+    if (ok) resync = false;
   }
-  sent = text;
+  if (ok) sent = text; // what was not sent is sent with the next keystroke
 }
 
 function submit() {
