@@ -154,9 +154,14 @@ def test_json_output(
     assert run_analyze([two_mode_file], str(csv_path), True, None) == 0
     captured = capsys.readouterr()
     data = json.loads(captured.out)  # stdout is the JSON object alone
-    assert list(data) == ["runs"] and len(data["runs"]) == 2
+    assert list(data) == ["runs", "paired"] and len(data["runs"]) == 2
     for run in data["runs"]:
         assert set(JSON_REQUIRED) <= set(run)
+    # Both modes answered the same questions: one paired comparison of the file.
+    (paired,) = data["paired"]
+    assert paired["file"] == two_mode_file and paired["n"] > 0
+    assert paired["ci_low"] <= paired["difference"] <= paired["ci_high"]
+    assert {"mean_ratio", "median_ratio", "mcnemar_p", "letters_a", "letters_b"} <= set(paired)
     assert "wrote" in captured.err  # notes go to stderr under --json
 
 
@@ -217,7 +222,12 @@ def test_plots_from_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert run_analyze([str(SAMPLE)], None, False, str(plot_dir)) == 0
     names = {p.name for p in plot_dir.iterdir()}
     # mmlu-pro-70 has the most inferences in the sample.
-    assert names == {"latency_cdf.png", "accuracy_by_category.png", "timeline_mmlu-pro-70.png"}
+    assert names == {
+        "latency_cdf.png",
+        "accuracy_by_category.png",
+        "accuracy_latency.png",
+        "timeline_mmlu-pro-70.png",
+    }
     for png in plot_dir.iterdir():
         data = png.read_bytes()
         assert data.startswith(PNG_SIGNATURE)
@@ -261,4 +271,5 @@ def test_all_records_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {
         "latency_cdf.png",
         "accuracy_by_category.png",
+        "accuracy_latency.png",
     }

@@ -180,3 +180,23 @@ async def test_run_to_file_after_ctrl_c_says_how_to_resume(tmp_path, capsys):
     captured = capsys.readouterr()
     assert engine.closed and captured.out == ""
     assert f"interrupted: results so far are in {out}; run again to resume" in captured.err
+
+
+async def test_keep_up_timing_lets_every_sentence_be_thought_about():
+    """However slow the model, each complete sentence gets its inference before the next
+    arrives: nothing is in flight, nothing aborted, when the input ends."""
+    from voice_livemind.bench.text_replay import replay_keeping_up
+
+    engine = ScriptedEngine(delay=0.05)  # slow beside the paper's clock at any typing speed
+    bus = EventBus()
+    events = bus.subscribe()
+    session = LiveMindSession(engine, SessionConfig(min_segment_chars=0), bus=bus)
+    await replay_keeping_up(session, TEXT, tail="Options: (A) hot (B) cold")
+    seen = []
+    while not events.empty():
+        seen.append(events.get_nowait())
+    assert not [e for e in seen if isinstance(e, InferenceAborted)]
+    (ended,) = [e for e in seen if isinstance(e, InputEnded)]
+    assert not ended.in_flight
+    # Three sentences, the last complete once the options follow: two inferences before them.
+    assert len(engine.inference_calls) == 2

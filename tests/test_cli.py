@@ -12,6 +12,8 @@ import pytest
 
 from voice_livemind.cli.main import build_parser
 from voice_livemind.cli.options import session_config
+from voice_livemind.livemind.config import AnswerStyle
+from voice_livemind.livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION
 from voice_livemind.livemind.samples import (
     MULTIPLE_CHOICE_ANSWER_PREFIX,
     MULTIPLE_CHOICE_INSTRUCTION,
@@ -81,7 +83,8 @@ def test_bench_then_analyze_on_the_shipped_sample(tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["mode"] for r in records) == ["baseline", "baseline", "livemind", "livemind"]
     assert all(r["error"] is None and r["latency_s"] > 0 for r in records)
-    assert all(r["tokens_after_end"] <= 48 for r in records)
+    # The reply, and the letter when the reply states none.
+    assert all(r["tokens_after_end"] <= 48 + 2 for r in records)
     # Running the same command again resumes: nothing left to do.
     again = run_cli("bench", "-n", "2", "--max-answer-tokens", "48", "--output", str(out))
     assert again.returncode == 0 and "0 results written" in again.stdout
@@ -90,7 +93,7 @@ def test_bench_then_analyze_on_the_shipped_sample(tmp_path):
     runs = json.loads(summary.stdout)["runs"]
     assert {r["mode"] for r in runs} == {"livemind", "baseline"}
     assert all(r["n"] == 2 for r in runs)
-    assert len(list((tmp_path / "plots").glob("*.png"))) == 3
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 4
 
 
 @pytest.mark.parametrize(
@@ -107,6 +110,16 @@ def test_the_answer_prefix_follows_multiple_choice_unless_given(options, multipl
     config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice)
     assert config.answer_prefix == prefix
     assert config.answer_instruction == MULTIPLE_CHOICE_INSTRUCTION
+
+
+@pytest.mark.parametrize("command", [["text", "Hi."], ["demo"], ["serve"], ["listen"]])
+def test_the_assistant_commands_answer_in_the_spoken_style(command):
+    args = build_parser().parse_args(command)
+    config = session_config(args)
+    assert config.answer_style is AnswerStyle.SPOKEN
+    assert config.final_instruction == FINAL_INSTRUCTION
+    weighing = session_config(build_parser().parse_args([*command, "--weigh-options"]))
+    assert weighing.final_instruction == WEIGH_INSTRUCTION
 
 
 @pytest.mark.parametrize(

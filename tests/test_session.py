@@ -31,11 +31,12 @@ from voice_livemind.events import (
     JsonlLog,
     SegmentCommitted,
 )
-from voice_livemind.livemind.config import EndPolicy, Mode, SessionConfig
+from voice_livemind.livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig
 from voice_livemind.livemind.prompts import (
     COT_SYSTEM,
     FINAL_INSTRUCTION,
     LIVEMIND_SYSTEM,
+    SPOKEN_ANSWER_INSTRUCTION,
     PromptFormat,
 )
 from voice_livemind.livemind.segmenter import stable_segments
@@ -243,22 +244,129 @@ async def test_answer_instruction_and_answer_settings_are_used_for_the_answer():
     assert answer.messages[-1]["content"] == (f"{QUESTION}\n\n{FINAL_INSTRUCTION} Reply in French.")
 
 
-async def test_livemind_answer_opens_with_the_prefix_and_the_baseline_never_gets_it():
+CHOICE_QUESTION = "When does it arrive? (A) at noon (B) at two (C) at three (D) never"
+
+
+async def test_livemind_answer_opens_with_the_prefix_and_the_constrained_letter():
     for mode in Mode:
-        engine = ScriptedEngine("B).")
+        engine = ScriptedEngine("B)")
         session = LiveMindSession(engine, config(mode=mode, answer_prefix="The answer is ("))
         bus = session.bus.subscribe()
-        session.feed(QUESTION)
+        session.feed(CHOICE_QUESTION)
         result = await session.end()
-        (answer,) = engine.answer_calls
         deltas = [e.text for e in drain(bus) if isinstance(e, AnswerDelta)]
         if mode is Mode.LIVEMIND:  # the prefill is sent, then counted as the answer's start
+            (answer,) = engine.answer_calls
             assert answer.messages[-1] == {"role": "assistant", "content": "The answer is ("}
-            assert result.answer == "".join(deltas) == "The answer is (B)."
-            assert session.history[-1]["content"] == "The answer is (B)."
-        else:
-            assert answer.messages[-1]["role"] == "user"
-            assert result.answer == "".join(deltas) == "B)."
+            # The reply is the letter alone, one of the question's labels.
+            assert answer.settings.regex == r"[ABCD]\)" and answer.settings.max_tokens == 3
+            assert result.answer == "".join(deltas) == "The answer is (B)"
+            assert session.history[-1]["content"] == "The answer is (B)"
+        else:  # the baseline never gets the prefill: its reasoning comes first
+            (answer,) = engine.answer_calls
+            assert answer.messages[-1]["role"] == "user" and answer.settings.regex is None
+            assert result.answer == "".join(deltas) == "B)"
+
+
+async def test_an_open_question_gets_no_prefill_and_no_letter():
+    engine = ScriptedEngine("It arrives at two.")
+    session = LiveMindSession(engine, config(answer_prefix="The answer is ("))
+    session.feed(QUESTION)
+    result = await session.end()
+    (answer,) = engine.answer_calls
+    assert answer.messages[-1]["role"] == "user" and answer.settings.regex is None
+    assert result.answer == "It arrives at two."
+
+
+def reasoning_then_letter(reply: str):
+    """Replies `reply` to the question; asked to state the letter, states C."""
+
+    def answer(messages, settings):
+        if messages[-1]["role"] == "assistant" and messages[-1]["content"].endswith("is ("):
+            return "C)"
+        return reply if is_answer_prompt(messages) else "action inference. noted"
+
+    return answer
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Two hours at 300 km per hour is 600 km, more than",  # cut by the token limit
+        "The train is fast, so it arrives early.",  # never states a letter
+        "The answer is (E).",  # a letter the question does not have
+    ],
+)
+async def test_a_reply_without_a_valid_letter_is_continued_to_state_one(mode, reply):
+    engine = ScriptedEngine(reasoning_then_letter(reply))
+    session = LiveMindSession(engine, config(mode=mode))
+    bus = session.bus.subscribe()
+    session.feed(CHOICE_QUESTION)
+    result = await session.end()
+    first, letter = engine.answer_calls
+    assert letter.request_id == f"{first.request_id}-letter"
+    assert letter.messages[:-1] == first.messages  # the same prompt, the reply continued
+    assert letter.messages[-1] == {"role": "assistant", "content": reply + "\nThe answer is ("}
+    assert letter.settings.regex == r"[ABCD]\)" and letter.settings.repetition_penalty == 1.0
+    assert result.answer == reply + "\nThe answer is (C)"
+    events = drain(bus)
+    (done,) = [e for e in events if isinstance(e, AnswerDone)]
+    assert done.letter_extracted and done.text == result.answer
+    # Both requests count: the continuation's tokens, and its time before answer_done.
+    assert done.tokens.generated_tokens == len(reply.split()) + 1
+
+
+async def test_a_reply_that_states_a_valid_letter_is_not_continued():
+    engine = ScriptedEngine(reasoning_then_letter("It is fast. The answer is (B)."))
+    session = LiveMindSession(engine, config(mode=Mode.BASELINE))
+    bus = session.bus.subscribe()
+    session.feed(CHOICE_QUESTION)
+    result = await session.end()
+    assert len(engine.answer_calls) == 1 and result.answer == "It is fast. The answer is (B)."
+    (done,) = [e for e in drain(bus) if isinstance(e, AnswerDone)]
+    assert not done.letter_extracted
+
+
+@pytest.mark.parametrize(
+    ("mode", "reply", "said"),
+    [
+        (Mode.LIVEMIND, "A)", "A: a feather."),  # after the prefill "The answer is ("
+        (Mode.BASELINE, "A stone weighs more. The answer is (B).", "B: a stone."),
+        (Mode.BASELINE, "A stone weighs more.", "C: neither."),  # the continuation's C
+    ],
+)
+async def test_the_spoken_style_names_the_chosen_option_and_nothing_else(mode, reply, said):
+    # LiveMind's prefilled reply is the letter itself; the baseline's reasoning comes first.
+    engine = ScriptedEngine(reply if mode is Mode.LIVEMIND else reasoning_then_letter(reply))
+    spoken = config(mode=mode, answer_style=AnswerStyle.SPOKEN, answer_prefix="The answer is (")
+    session = LiveMindSession(engine, spoken)
+    bus = session.bus.subscribe()
+    session.feed("Which is heavier? Option A: a feather. Option B: a stone. Option C: neither.")
+    result = await session.end()
+    deltas = [e.text for e in drain(bus) if isinstance(e, AnswerDelta)]
+    assert deltas == [said] == [result.answer]
+
+
+async def test_the_spoken_style_says_the_option_the_model_chose():
+    engine = ScriptedEngine("B)")
+    spoken = config(answer_style=AnswerStyle.SPOKEN, answer_prefix="The answer is (")
+    session = LiveMindSession(engine, spoken)
+    bus = session.bus.subscribe()
+    session.feed("Which muscle cramps? Options: (A) calm rest (B) frequent muscle contractions")
+    result = await session.end()
+    deltas = [e.text for e in drain(bus) if isinstance(e, AnswerDelta)]
+    assert deltas == ["B: frequent muscle contractions."] == [result.answer]
+
+
+async def test_the_spoken_style_answers_an_open_question_in_plain_sentences():
+    engine = ScriptedEngine("## Why\n- Light **scatters** in the air.\n- Blue scatters most.")
+    session = LiveMindSession(engine, config(answer_style=AnswerStyle.SPOKEN))
+    session.feed("Why is the sky blue?")
+    result = await session.end()
+    (answer,) = engine.answer_calls
+    assert answer.messages[-1]["content"].endswith(SPOKEN_ANSWER_INSTRUCTION)
+    assert result.answer == "Why Light scatters in the air. Blue scatters most."
 
 
 async def test_feeding_while_the_answer_is_being_made_is_refused():

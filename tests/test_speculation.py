@@ -67,12 +67,12 @@ async def test_a_kept_speculation_is_the_answer_and_no_second_call_is_made():
 
 async def test_the_speculative_text_is_seen_as_it_is_generated_prefill_first():
     engine = ScriptedEngine(answer_with_input, delay=0.01)
-    session = LiveMindSession(engine, SessionConfig(answer_prefix="Well: "))
+    session = LiveMindSession(engine, SessionConfig(answer_prefix="The answer is ("))
     seen: list[str] = []
-    session.feed(S1 + S2)
+    session.feed(S1 + S2 + " (A) hot (B) cold")
     assert session.speculate(lambda: seen.append)
     result = await session.end()
-    assert len(seen) > 1 and seen[0].startswith("Well: The")  # as `end()` publishes it
+    assert len(seen) > 1 and seen[0].startswith("The answer is (The")  # as `end()` has it
     assert "".join(seen) == result.answer
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import QUESTION
 
-from voice_livemind.events import EventBus, InferenceDone, InferenceStarted
+from voice_livemind.events import AnswerDone, EventBus, InferenceDone, InferenceStarted
 from voice_livemind.livemind.actions import ACTION_REGEX
-from voice_livemind.livemind.config import EndPolicy, Mode, SessionConfig
+from voice_livemind.livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig
 from voice_livemind.livemind.session import LiveMindSession
 from voice_livemind.livemind.text_source import replay_text
 from voice_livemind.llm import PromptTooLongError, SamplingSettings, complete
@@ -265,3 +265,49 @@ async def test_baseline_and_multi_turn(engine):
     await session.close()
     assert first.inferences == [] and second.turn == 1
     assert "ada" in second.answer.lower()
+
+
+CHOICE = "Which planet is closest to the sun? Options: (A) Venus (B) Mercury (C) Mars"
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_the_answer_letter_is_one_the_question_has_even_from_a_cut_reply(engine, mode):
+    """The baseline's reply is cut after one token: unless that token is a letter, the
+    continuation states one; LiveMind's prefilled letter is constrained. Either way the answer
+    names A, B or C."""
+    bus = EventBus()
+    events = bus.subscribe()
+    config = SessionConfig(
+        mode=mode,
+        answer=SamplingSettings(max_tokens=1),
+        answer_prefix="The answer is (",
+        inference=SamplingSettings(max_tokens=16, regex=ACTION_REGEX),
+    )
+    session = LiveMindSession(engine, config, bus=bus)
+    session.feed(CHOICE)
+    result = await session.end()
+    (done,) = [e for e in drain_queue(events) if isinstance(e, AnswerDone)]
+    if mode is Mode.LIVEMIND:
+        assert re.fullmatch(r"The answer is \([ABC]\)", result.answer), result.answer
+        assert not done.letter_extracted and done.finish_reason == "stop"
+    else:
+        assert done.finish_reason == "length"
+        if done.letter_extracted:
+            assert re.search(r"\nThe answer is \([ABC]\)$", result.answer), result.answer
+        else:
+            assert re.fullmatch(r"\s*\(?[ABC]\)?", result.answer), result.answer
+
+
+async def test_the_spoken_style_says_an_option_of_the_question(engine):
+    config = SessionConfig(answer_prefix="The answer is (", answer_style=AnswerStyle.SPOKEN)
+    session = LiveMindSession(engine, config)
+    session.feed(CHOICE)
+    result = await session.end()
+    assert result.answer in ("A: Venus.", "B: Mercury.", "C: Mars.")
+
+
+def drain_queue(queue):
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items

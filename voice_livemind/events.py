@@ -139,8 +139,10 @@ class AnswerDone(Event):
     type: ClassVar[str] = "answer_done"
     call_id: str
     text: str
-    finish_reason: str | None
+    finish_reason: str | None  # of the reply itself: "length" when it hit its token limit
     tokens: TokenCounts = field(default_factory=TokenCounts)
+    # The reply stated no option letter, so one constrained continuation asked for it.
+    letter_extracted: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -130,6 +130,9 @@ def build_record(
             for e in events
             if isinstance(e, _TIMELINE_TYPES)
         ],
+        # The reply's own finish: "length" when it hit its token limit.
+        "finish_reason": done.finish_reason if done else None,
+        "letter_extracted": done.letter_extracted if done else False,
         "answer_text": answer_text,
         "inference_texts": [e.text for e in actions if e.action == "inference"],
         "error": error,

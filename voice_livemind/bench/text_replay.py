@@ -22,8 +22,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..events import Event, EventBus
 from ..livemind.config import Mode, SessionConfig
+from ..livemind.prompts import FINAL_INSTRUCTION
 from ..livemind.session import LiveMindSession
-from ..livemind.text_source import VirtualClock, replay_text, replay_text_simulated
+from ..livemind.text_source import (
+    VirtualClock,
+    feed_points,
+    replay_text,
+    replay_text_simulated,
+)
 from ..llm.base import ChatEngine, EngineError
 from .datasets import Question, iter_jsonl, load_questions, sample_questions
 from .record import build_record
@@ -37,7 +43,7 @@ class BenchSettings:
     n: int | None
     seed: int
     speed_cpm: float
-    timing: str  # "simulated" (the paper's clock) | "realtime"
+    timing: str  # "simulated" (the paper's clock) | "realtime" | "keep-up" (accuracy only)
     options: str  # "at-end" (the paper: options arrive at once) | "streamed" (as when spoken)
     format: str
     granularity: str
@@ -48,6 +54,10 @@ class BenchSettings:
     answer_prefix: str  # how LiveMind's final reply opens
     model: str
     answer_model: str
+    # How the answer letter is chosen: constrained to the question's labels, and asked for in
+    # one continuation when a reply states none (results before this were free text).
+    letter: str = "constrained"
+    final_instruction: str = FINAL_INSTRUCTION  # what LiveMind's final step is told
     # Also change results; defaulted for callers that use the session defaults.
     repetition_penalty: float = SessionConfig().answer.repetition_penalty  # the answer's
     free_actions: bool = False  # inference replies not constrained to the action format
@@ -61,6 +71,21 @@ def question_text(question: Question, options: str) -> tuple[str, str]:
     if options == "streamed":
         return typed + question.options_text, ""
     return typed, question.options_text
+
+
+async def replay_keeping_up(session: LiveMindSession, text: str, tail: str = "") -> None:
+    """Feed `text` one piece at a time, each once the session has thought about the one
+    before, then `tail`, and end the input: the method as on a machine that keeps up with the
+    typing. For accuracy runs on a loaded or shared machine, where the paper's clock would end
+    the input while every inference is still queued; its latencies mean nothing."""
+    fed = 0
+    for point in feed_points(text, session.config.granularity):
+        session.feed(text[fed:point])
+        fed = point
+        await asyncio.sleep(0)  # let the session start thinking on what just arrived
+        await session.until_idle()
+    session.feed(tail)
+    await session.end()
 
 
 def drain_events(queue: asyncio.Queue[Event | None]) -> list[Event]:
@@ -93,6 +118,8 @@ async def run_question(
     try:
         if settings.timing == "simulated":
             _, clock = await replay_text_simulated(session, typed, settings.speed_cpm, tail)
+        elif settings.timing == "keep-up":
+            await replay_keeping_up(session, typed, tail)
         else:
             await replay_text(session, typed, settings.speed_cpm, tail)
     except EngineError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..livemind.config import Mode
+from ..livemind.config import AnswerStyle, Mode
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from .options import add_asr_args, add_common_args, open_engines, session_config
 
@@ -26,10 +26,11 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--speed", type=float, default=240.0, help="characters per minute")
     bench.add_argument(
         "--timing",
-        choices=["simulated", "realtime"],
+        choices=["simulated", "realtime", "keep-up"],
         default="simulated",
         help="simulated: the paper's clock (typing simulated, model time real); "
-        "realtime: text arrives on the wall clock",
+        "realtime: text arrives on the wall clock; keep-up: each sentence once the model has "
+        "thought about the one before (accuracy runs on a loaded machine; no latency)",
     )
     bench.add_argument(
         "--options",
@@ -102,7 +103,9 @@ async def run_bench_command(args: argparse.Namespace) -> int:
     if not args.overwrite:
         check_output_free(output)
     engine, answer_engine = await open_engines(args)
-    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True)
+    config = session_config(
+        args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True, answer_style=AnswerStyle.TEXT
+    )
     settings = BenchSettings(
         dataset=args.data or args.dataset,
         n=n,
@@ -117,6 +120,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         max_inference_tokens=args.max_inference_tokens,
         max_answer_tokens=args.max_answer_tokens,
         answer_prefix=config.answer_prefix,
+        final_instruction=config.final_instruction,
         model=engine.name,
         answer_model=(answer_engine or engine).name,
         repetition_penalty=args.repetition_penalty,

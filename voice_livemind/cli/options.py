@@ -7,8 +7,8 @@ import argparse
 import os
 
 from ..livemind.actions import ACTION_REGEX
-from ..livemind.config import EndPolicy, Mode, SessionConfig, Speculate
-from ..livemind.prompts import PromptFormat
+from ..livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig, Speculate
+from ..livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION, PromptFormat
 from ..livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX
 from ..livemind.segmenter import Granularity
 from ..llm.base import ChatEngine, SamplingSettings
@@ -74,6 +74,12 @@ def add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> No
         "multiple-choice questions: sample, demo, bench: 'The answer is ('; '' to turn off)",
     )
     group.add_argument(
+        "--weigh-options",
+        action="store_true",
+        help="LiveMind's final step weighs the options in a sentence or two before its answer "
+        "(with --answer-prefix '': the letter is then read from it or asked for)",
+    )
+    group.add_argument(
         "--speculate",
         choices=[v.value for v in Speculate],
         default=DEFAULTS.speculate.value,
@@ -136,10 +142,14 @@ def add_common_args(parser: argparse.ArgumentParser, both: bool = False) -> None
 
 
 def session_config(
-    args: argparse.Namespace, answer_instruction: str = "", multiple_choice: bool = False
+    args: argparse.Namespace,
+    answer_instruction: str = "",
+    multiple_choice: bool = False,
+    answer_style: AnswerStyle = AnswerStyle.SPOKEN,
 ) -> SessionConfig:
     """The session settings from the command line; `multiple_choice` questions get the
-    multiple-choice answer prefix unless `--answer-prefix` says otherwise."""
+    multiple-choice answer prefix unless `--answer-prefix` says otherwise. The assistant
+    commands answer in the spoken style; benchmarks score the model's text."""
     prefix = args.answer_prefix
     if prefix is None:
         prefix = MULTIPLE_CHOICE_ANSWER_PREFIX if multiple_choice else ""
@@ -159,6 +169,8 @@ def session_config(
         ),
         answer_instruction=answer_instruction,
         answer_prefix=prefix,
+        answer_style=answer_style,
+        final_instruction=WEIGH_INSTRUCTION if args.weigh_options else FINAL_INSTRUCTION,
         speculate=Speculate(args.speculate),
     )
 

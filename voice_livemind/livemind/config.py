@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from ..llm.base import SamplingSettings
 from .actions import ACTION_REGEX
-from .prompts import PromptFormat
+from .prompts import FINAL_INSTRUCTION, PromptFormat
 from .segmenter import Granularity
 
 
@@ -25,6 +25,13 @@ class Speculate(StrEnum):
     LIVEMIND = "livemind"  # LiveMind's last step is short enough to prepare in a pause
     ALL = "all"  # the baseline too: its chain of thought starts in the pause as well
     OFF = "off"
+
+
+class AnswerStyle(StrEnum):
+    """What the final answer is made of."""
+
+    TEXT = "text"  # the model's reply; a multiple-choice one ends by stating its letter
+    SPOKEN = "spoken"  # what a person would say: "B: <the option>", or short plain sentences
 
 
 class EndPolicy(StrEnum):
@@ -51,12 +58,21 @@ class SessionConfig:
     answer: SamplingSettings = field(
         default_factory=lambda: SamplingSettings(max_tokens=256, repetition_penalty=1.1)
     )
-    # Appended to the final instruction, e.g. "End with 'The answer is (X)'." for benchmarks.
+    # Appended to the final instruction. Left empty, a question with options gets the
+    # multiple-choice instruction ("...end with 'The answer is (X)'"), and in the spoken style
+    # an open question the spoken-answer one.
     answer_instruction: str = ""
-    # LiveMind's final reply opens with this text (assistant prefill), e.g. "The answer is (":
-    # the thinking happened while the user typed, so the last step goes straight to the answer.
-    # The baseline never gets it: its chain of thought must come before the answer.
+    # LiveMind's final reply to a question with options opens with this text (assistant
+    # prefill), e.g. "The answer is (", and then the letter, constrained to the question's
+    # labels: the thinking happened while the user typed, so the last step goes straight to
+    # the answer. Empty: the reply is free (bounded by `answer.max_tokens`) and the letter is
+    # read from it or, if it states none, asked for in one constrained continuation. The
+    # baseline never gets it: its chain of thought must come before the answer.
     answer_prefix: str = ""
+    answer_style: AnswerStyle = AnswerStyle.TEXT
+    # What LiveMind's final step is told once input has ended (prompts.FINAL_INSTRUCTION: the
+    # answer alone; prompts.WEIGH_INSTRUCTION: a sentence or two on the options first).
+    final_instruction: str = FINAL_INSTRUCTION
     # Start the final answer when the user pauses (`speculate()`), keep it if input ends there.
     speculate: Speculate = Speculate.LIVEMIND
 

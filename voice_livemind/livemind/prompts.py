@@ -12,6 +12,7 @@ and the final step only prefills the last piece of input and the instruction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 
@@ -40,6 +41,11 @@ LIVEMIND_SYSTEM = (
 # the answer (the paper's "answer directly if you have obtained the answer").
 FINAL_INSTRUCTION = (
     "[Input complete.] Now reply with only the final answer: no list of the options, not an action."
+)
+# A final step allowed to weigh the options briefly before its answer: a small model's letter
+# straight after the question follows its position bias more than the question.
+WEIGH_INSTRUCTION = (
+    "[Input complete.] Weigh the options in one or two short sentences, then give the final answer."
 )
 COT_SYSTEM = (
     "You are a helpful assistant to solve a given problem. Solve the problem by thinking "
@@ -145,10 +151,11 @@ def final_messages(
     steps: Sequence[Step],
     new_text: str,
     answer_instruction: str = "",
+    final_instruction: str = FINAL_INSTRUCTION,
 ) -> list[Message]:
     """The prompt for the answer once input has ended: the same prompt plus the instruction."""
     messages = inference_messages(fmt, history, steps, new_text)
-    instruction = " ".join(filter(None, [FINAL_INSTRUCTION, answer_instruction]))
+    instruction = " ".join(filter(None, [final_instruction, answer_instruction]))
     if messages[-1]["role"] == "user" and len(messages) > 1 + len(history):
         last = messages[-1]
         messages[-1] = {"role": "user", "content": f"{last['content']}\n\n{instruction}"}
@@ -167,3 +174,61 @@ def baseline_messages(
         *history,
         {"role": "user", "content": content},
     ]
+
+
+# How a reply that stated no option letter is continued to state one (the letter then follows,
+# constrained to the question's labels): the phrase the multiple-choice instruction asks for.
+LETTER_REQUEST = "\nThe answer is ("
+# The assistant's answer to an open question is heard, not read.
+SPOKEN_ANSWER_INSTRUCTION = (
+    "Answer in one to three short sentences, as you would say them aloud: plain words, "
+    "no markdown, no lists, no headings."
+)
+
+
+class SpokenText:
+    """Turns a streamed reply into plain speech: markdown marks, headings and list bullets
+    go, line breaks become spaces. Feed it the deltas in order, then `finish()`; each call
+    returns the text to say so far. Small models format answers for a screen even when asked
+    not to."""
+
+    _MAYBE_MARKER = re.compile(r"\s*(?:#+|[-•]|\d+[.)]?)?")
+    _MARKER = re.compile(r"\s*(?:#+|[-•]|\d+[.)])\s")
+
+    def __init__(self) -> None:
+        self._pending: str | None = ""  # a line's start while it may be a bullet; None: past it
+        self._said = False  # anything said yet
+        self._line_break = False  # a line ended since: the next words need a space
+
+    def feed(self, delta: str) -> str:
+        out: list[str] = []
+        for char in delta:
+            if char in "*_`":
+                continue
+            if char == "\n":
+                out.append(self.finish())
+                self._line_break = True
+                self._pending = ""
+            elif self._pending is None:
+                out.append(self._say(char))
+            else:
+                self._pending += char
+                if self._MARKER.fullmatch(self._pending):
+                    self._pending = None  # a heading or bullet mark: not said
+                elif not self._MAYBE_MARKER.fullmatch(self._pending):
+                    out.append(self.finish())
+        return "".join(out)
+
+    def finish(self) -> str:
+        """The start of the last line, if it is still held back."""
+        pending, self._pending = self._pending, None
+        return self._say((pending or "").lstrip())
+
+    def _say(self, text: str) -> str:
+        if not text:
+            return ""
+        if self._line_break and self._said and not text[0].isspace():
+            text = " " + text
+        self._line_break = False
+        self._said = True
+        return text

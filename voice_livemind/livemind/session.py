@@ -62,13 +62,36 @@ from ..llm.base import (
     complete,
 )
 from .actions import parse_action
-from .config import EndPolicy, Mode, SessionConfig
+from .choices import Option, extract_answer, letter_regex, parse_options, spoken_choice
+from .config import AnswerStyle, EndPolicy, Mode, SessionConfig
 from .memory import InferenceMemory, common_prefix_len
-from .prompts import baseline_messages, final_messages, inference_messages
+from .prompts import (
+    LETTER_REQUEST,
+    SPOKEN_ANSWER_INSTRUCTION,
+    SpokenText,
+    baseline_messages,
+    final_messages,
+    inference_messages,
+)
+from .samples import MULTIPLE_CHOICE_INSTRUCTION
 from .segmenter import StreamingSegmenter
 from .speculation import SpeculativeAnswer
 
 E = TypeVar("E")
+
+# The answer letter alone ("C", ")", then the end the grammar forces), greedy, and no
+# repetition penalty, which would only weigh against letters the option list happens to
+# tokenize alike.
+LETTER_SETTINGS = SamplingSettings(max_tokens=3)
+# Room the letter continuation needs beyond the reply: the request text plus the letter.
+LETTER_RESERVE_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class AnswerUsage(Usage):
+    """The usage of a whole final answer: its reply plus any letter continuation."""
+
+    letter_extracted: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,22 @@ class TurnResult:
         """End of input to the first answer token."""
         t = self.answer_first_token_t
         return None if t is None else t - self.input_ended_t
+
+
+def _answer_usage(usages: list[Usage], letter_extracted: bool) -> AnswerUsage:
+    """One answer's requests together; the finish reason is the reply's own (the first)."""
+    cached = [u.cached_prompt_tokens for u in usages if u.cached_prompt_tokens is not None]
+    first = [u.first_token_at for u in usages if u.first_token_at is not None]
+    last = [u.last_token_at for u in usages if u.last_token_at is not None]
+    return AnswerUsage(
+        prompt_tokens=sum(u.prompt_tokens for u in usages),
+        cached_prompt_tokens=sum(cached) if cached else None,
+        generated_tokens=sum(u.generated_tokens for u in usages),
+        first_token_at=min(first, default=None),
+        last_token_at=max(last, default=None),
+        finish_reason=usages[0].finish_reason if usages else None,
+        letter_extracted=letter_extracted,
+    )
 
 
 def _token_counts(usage: Usage) -> TokenCounts:
@@ -415,13 +454,10 @@ class LiveMindSession:
     ) -> AsyncIterator[Chunk]:
         if self.config.end_policy is EndPolicy.WAIT:
             await self._idle.wait()  # the in-flight inference is part of the answer
-        engine, settings = self.answer_engine, self.config.answer
-        messages = await self._fit(engine, settings, self._answer_prompt(text), trim_history=False)
-        prefix = self._spoken_prefix()
-        async for chunk in engine.stream(messages, settings, call_id):
+        messages, options = await self._answer_request(text, trim_history=False)
+        async for chunk in self._final_chunks(messages, options, call_id):
             if on_text is not None and chunk.text:
-                on_text(prefix + chunk.text)
-                prefix = ""
+                on_text(chunk.text)
             yield chunk
 
     def _drop(self, speculation: SpeculativeAnswer, reason: str) -> None:
@@ -481,33 +517,108 @@ class LiveMindSession:
         with contextlib.suppress(asyncio.CancelledError):
             await self._thinker
 
-    def _answer_prompt(self, text: str) -> Callable[[list[Message]], list[Message]]:
+    def _answer_prompt(
+        self, text: str, options: tuple[Option, ...]
+    ) -> Callable[[list[Message]], list[Message]]:
         """How to build the final prompt for input `text`, given the history to show."""
         cfg = self.config
+        instruction = cfg.answer_instruction
+        if not instruction and options:
+            instruction = MULTIPLE_CHOICE_INSTRUCTION
+        elif not instruction and cfg.answer_style is AnswerStyle.SPOKEN:
+            instruction = SPOKEN_ANSWER_INSTRUCTION
         if cfg.mode is Mode.BASELINE:
-            return lambda history: baseline_messages(history, text, cfg.answer_instruction)
+            return lambda history: baseline_messages(history, text, instruction)
 
         def build(history: list[Message]) -> list[Message]:
             rest = text[len(self.memory.consumed_text) :]
-            steps, instruction = self.memory.steps, cfg.answer_instruction
-            messages = final_messages(cfg.prompt_format, history, steps, rest, instruction)
-            if cfg.answer_prefix:
+            steps = self.memory.steps
+            messages = final_messages(
+                cfg.prompt_format, history, steps, rest, instruction, cfg.final_instruction
+            )
+            if cfg.answer_prefix and options:
                 messages.append({"role": "assistant", "content": cfg.answer_prefix})
             return messages
 
         return build
 
-    def _spoken_prefix(self) -> str:
-        """What the final answer's first delta starts with: the prefill is part of the answer."""
+    async def _answer_request(
+        self, text: str, trim_history: bool
+    ) -> tuple[list[Message], tuple[Option, ...]]:
+        """The final prompt for input `text`, fitted to the answer engine, and the options
+        the input offers (none: an open question)."""
+        options = parse_options(text)
+        settings = self.config.answer
+        if options:  # the letter continuation must fit after the longest reply
+            settings = replace(settings, max_tokens=settings.max_tokens + LETTER_RESERVE_TOKENS)
+        build = self._answer_prompt(text, options)
+        messages = await self._fit(self.answer_engine, settings, build, trim_history)
+        return messages, options
+
+    async def _final_chunks(
+        self, messages: list[Message], options: tuple[Option, ...], call_id: str
+    ) -> AsyncIterator[Chunk]:
+        """The final answer's text deltas (a prefill included), then one `done` chunk with
+        the answer's `AnswerUsage`.
+
+        With options, the answer names one of them: a prefilled reply is the letter alone,
+        constrained to the labels; a free reply that states no valid letter (the token limit
+        cut it, or it never said) gets one continuation, "... The answer is (" and the
+        constrained letter, as evaluation harnesses do for chain-of-thought; its time counts.
+        In the spoken style the reply is not said; the chosen option is ("B: <its text>").
+        """
         cfg = self.config
-        return cfg.answer_prefix if cfg.mode is Mode.LIVEMIND else ""
+        engine = self.answer_engine
+        labels = [option.label for option in options]
+        prefix = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
+        settings = cfg.answer
+        if labels and prefix:
+            closing = ")" if prefix.endswith("(") else ""
+            settings = replace(LETTER_SETTINGS, regex=letter_regex(labels, closing))
+        spoken = cfg.answer_style is AnswerStyle.SPOKEN
+        say = SpokenText() if spoken and not options else None
+        parts = [prefix]
+        usages: list[Usage] = []
+        async for chunk in engine.stream(messages, settings, call_id):
+            if chunk.text:
+                text = chunk.text if len(parts) > 1 else prefix + chunk.text
+                parts.append(chunk.text)
+                if say is not None:
+                    text = say.feed(text)
+                if text and not (spoken and options):
+                    yield Chunk(text=text)
+            if chunk.usage is not None:
+                usages.append(chunk.usage)
+        if say is not None and (tail := say.finish()):
+            yield Chunk(text=tail)
+        reply = "".join(parts)
+        letter = extract_answer(reply, labels) if labels else None
+        extracted = bool(labels) and letter is None
+        if extracted:
+            request = LETTER_REQUEST if reply.strip() else LETTER_REQUEST.lstrip()
+            continued = [
+                *(messages[:-1] if prefix else messages),
+                {"role": "assistant", "content": reply + request},
+            ]
+            letter_settings = replace(LETTER_SETTINGS, regex=letter_regex(labels, ")"))
+            stated = ""
+            async for chunk in engine.stream(continued, letter_settings, f"{call_id}-letter"):
+                stated += chunk.text
+                if chunk.usage is not None:
+                    usages.append(chunk.usage)
+            letter = extract_answer(request + stated, labels)
+            if not spoken:
+                yield Chunk(text=request + stated)
+        if spoken and options:
+            chosen = next((o for o in options if o.label == letter), None)
+            yield Chunk(text=spoken_choice(chosen) if chosen else reply)
+        yield Chunk(done=True, usage=_answer_usage(usages, extracted))
 
     async def _answer(
         self, input_ended_t: float, in_flight: bool, speculation: SpeculativeAnswer | None
     ) -> TurnResult:
         cfg = self.config
         call_id = f"{self._id}-t{self.turn}-answer"
-        prefix = self._spoken_prefix()
         parts: list[str] = []
         usage = Usage()
         first_token_t: float | None = None
@@ -517,10 +628,8 @@ class LiveMindSession:
                 call_id = speculation.call_id
                 chunks = speculation.replay()
             else:
-                messages = await self._fit(
-                    self.answer_engine, cfg.answer, self._answer_prompt(self._input)
-                )
-                chunks = self.answer_engine.stream(messages, cfg.answer, call_id)
+                messages, options = await self._answer_request(self._input, trim_history=True)
+                chunks = self._final_chunks(messages, options, call_id)
             self._publish(
                 AnswerStarted,
                 call_id=call_id,
@@ -535,7 +644,6 @@ class LiveMindSession:
                         text = chunk.text
                         if first_token_t is None:
                             first_token_t = self._publish(AnswerFirstToken, call_id=call_id).t
-                            text = prefix + text  # the prefill is part of the answer
                         parts.append(text)
                         self._publish(AnswerDelta, text=text)
                     usage = chunk.usage or usage
@@ -557,6 +665,7 @@ class LiveMindSession:
             text=answer,
             finish_reason=usage.finish_reason,
             tokens=_token_counts(usage),
+            letter_extracted=isinstance(usage, AnswerUsage) and usage.letter_extracted,
         )
         self.history += [
             {"role": "user", "content": self._input},

@@ -44,6 +44,9 @@ def summarize(records: list[dict[str, Any]], file: str | None = None) -> dict[st
         "errors": n - len(ok),
         "accuracy": sum(1 for r in ok if r["correct"]) / n,
         "unparsed": sum(1 for r in records if r["error"] is not None or not r["parsed"]),
+        # The reply hit its token limit; it stated no letter, so a continuation asked for one.
+        "token_limit": sum(1 for r in records if r.get("finish_reason") == "length"),
+        "letter_extracted": sum(1 for r in records if r.get("letter_extracted")),
         "latency_mean_s": mean(latencies),
         "latency_p50_s": None if p50 is None else float(p50),
         "latency_p90_s": None if p90 is None else float(p90),
@@ -103,6 +106,8 @@ _COLUMNS = (
     ("err", lambda s: str(s["errors"])),
     ("acc", lambda s: fmt(100 * s["accuracy"], ".1f", "%")),
     ("unparsed", lambda s: str(s["unparsed"])),
+    ("limit", lambda s: str(s["token_limit"])),
+    ("asked", lambda s: str(s["letter_extracted"])),
     ("mean s", lambda s: fmt(s["latency_mean_s"])),
     ("p50 s", lambda s: fmt(s["latency_p50_s"])),
     ("p90 s", lambda s: fmt(s["latency_p90_s"])),
@@ -133,3 +138,50 @@ def print_tables(summaries: list[dict[str, Any]], console: Console) -> None:
         for s in rows:
             table.add_row(*(Text(show(s)) for _, show in _COLUMNS))
         console.print(table)
+
+
+def print_paired(comparisons: list[dict[str, Any]], console: Console) -> None:
+    """Per file: both modes on the same questions, the accuracy difference with its interval,
+    latency ratios, and each mode's letters against the truth's."""
+    table = Table(
+        title="LiveMind vs baseline on the same questions",
+        caption="diff = LiveMind - baseline accuracy, 95% bootstrap interval over questions; "
+        "p = exact McNemar",
+    )
+    for header in ("file", "n", "LiveMind", "baseline", "diff", "95% CI", "p", "mean", "median"):
+        table.add_column(header, justify="left" if header == "file" else "right")
+    for c in comparisons:
+        table.add_row(
+            Text(c["file"]),
+            str(c["n"]),
+            fmt(100 * c["accuracy_a"], ".1f", "%"),
+            fmt(100 * c["accuracy_b"], ".1f", "%"),
+            fmt(100 * c["difference"], "+.1f", " pt"),
+            f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]",
+            fmt(c["mcnemar_p"], ".3f"),
+            fmt(c.get("mean_ratio"), ".2f", "x"),
+            fmt(c.get("median_ratio"), ".2f", "x"),
+        )
+    console.print(table)
+    letters = Table(title="Letter shares: predictions against the truth (same questions)")
+    letters.add_column("file")
+    letters.add_column("")
+    labels = list(dict.fromkeys(k for c in comparisons for k in c["letters_truth"]))
+    labels += [
+        k for c in comparisons for k in ("none",) if "none" in c["letters_a"] | c["letters_b"]
+    ][:1]
+    for label in labels:
+        letters.add_column(label, justify="right")
+    for c in comparisons:
+        for name, key in (
+            ("truth", "letters_truth"),
+            ("LiveMind", "letters_a"),
+            ("baseline", "letters_b"),
+        ):
+            shares = c[key]
+            letters.add_row(
+                Text(c["file"]),
+                name,
+                *(fmt(pct(shares.get(label, 0.0)), ".0f", "%") for label in labels),
+            )
+    console.print(letters)

@@ -1,0 +1,189 @@
+"""Accuracy runs: several answer settings ("arms") on the same questions, one engine for all.
+
+Each arm is a `bench` run (text replay, both modes or one) with its own results file under
+--out, so every arm resumes where it stopped and `voice-livemind analyze` reads it. The arms
+share one in-process engine, which batches their requests: on a 2-core CPU one engine start
+(minutes) and one batch serve every arm. Latencies measured this way include the waiting for
+the other arms' requests, and by default (`--timing keep-up`) each sentence is typed only once
+the model has thought about the one before: use this for accuracy, and `bench --concurrency 1`
+for latency.
+
+    python benchmarks/accuracy.py --model DIR --n 100 --seed 7 --arms prefix,bare,weigh,cot \\
+        --out benchmarks/results/accuracy/dev_seed7
+
+Arms (LiveMind's final step; the baseline is chain-of-thought with `--max-answer-tokens`):
+- prefix: LiveMind opens "The answer is (" and the constrained letter follows (no baseline);
+- bare: no prefill; told to reply with the answer alone (at most 48 tokens), then the letter
+  if it stated none;
+- weigh: no prefill; told to weigh the options in a sentence or two (at most 64 tokens);
+- cot: the baseline alone, 256 tokens, then its letter if it stated none;
+- both: LiveMind with `prefix` and the baseline, alternating (the `bench --mode both` run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from voice_livemind.bench.text_replay import BenchSettings, run_bench
+from voice_livemind.livemind.config import AnswerStyle, Mode, SessionConfig
+from voice_livemind.livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION
+from voice_livemind.livemind.samples import (
+    MULTIPLE_CHOICE_ANSWER_PREFIX,
+    MULTIPLE_CHOICE_INSTRUCTION,
+)
+from voice_livemind.llm.base import SamplingSettings
+from voice_livemind.llm.vllm_engine import VllmEngine
+
+
+@dataclass(frozen=True)
+class Arm:
+    modes: tuple[Mode, ...]
+    answer_prefix: str
+    max_answer_tokens: int
+    final_instruction: str = FINAL_INSTRUCTION
+
+
+ARMS = {
+    "prefix": Arm((Mode.LIVEMIND,), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
+    "bare": Arm((Mode.LIVEMIND,), "", 48),
+    "weigh": Arm((Mode.LIVEMIND,), "", 64, WEIGH_INSTRUCTION),
+    "cot": Arm((Mode.BASELINE,), "", 256),
+    "both": Arm((Mode.LIVEMIND, Mode.BASELINE), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
+}
+
+
+async def main(args: argparse.Namespace) -> None:
+    # The engine keeps its usual priority: nothing here competes with it for a user's speech.
+    engine = await VllmEngine.start(args.model, max_model_len=2048, niceness=0)
+    answer_engine = None
+    if args.answer_model:
+        answer_engine = await VllmEngine.start(args.answer_model, max_model_len=2048, niceness=0)
+    out = Path(args.out)
+    jobs = []
+    for name in args.arms.split(","):
+        arm = ARMS[name]
+        config = SessionConfig(
+            answer=SamplingSettings(max_tokens=arm.max_answer_tokens, repetition_penalty=1.1),
+            answer_instruction=MULTIPLE_CHOICE_INSTRUCTION,
+            answer_prefix=arm.answer_prefix,
+            answer_style=AnswerStyle.TEXT,
+            final_instruction=arm.final_instruction,
+        )
+        settings = BenchSettings(
+            dataset=args.data,
+            n=args.n,
+            seed=args.seed,
+            speed_cpm=240.0,
+            timing=args.timing,
+            options="at-end",
+            format=config.prompt_format.value,
+            granularity=config.granularity.value,
+            min_segment_chars=config.min_segment_chars,
+            end_policy=config.end_policy.value,
+            max_inference_tokens=config.inference.max_tokens,
+            max_answer_tokens=arm.max_answer_tokens,
+            answer_prefix=arm.answer_prefix,
+            final_instruction=arm.final_instruction,
+            model=engine.name,
+            answer_model=(answer_engine or engine).name,
+            concurrency=args.concurrency,
+        )
+        output = out / f"{name}.jsonl"
+        bench = run_bench(
+            engine,
+            answer_engine,
+            config,
+            settings,
+            list(arm.modes),
+            output,
+            concurrency=args.concurrency,
+            data=args.data,
+        )
+        jobs.append(bench)
+    try:
+        await asyncio.gather(*jobs)
+    finally:
+        await engine.close()
+        if answer_engine is not None:
+            await answer_engine.close()
+
+
+def report(out: Path, against: str = "cot") -> str:
+    """Markdown tables of the arms in `out`: each LiveMind arm paired with the `against` arm
+    on the questions both answered, and letter shares against the truth."""
+    from voice_livemind.bench.analyze.paired import compare_modes
+    from voice_livemind.bench.analyze.plots_accuracy import wilson_interval
+    from voice_livemind.bench.analyze.runs import load_records
+
+    arms = {p.stem: load_records(p) for p in sorted(out.glob("*.jsonl")) if p.stat().st_size}
+    lines = [
+        "| arm | mode | n | accuracy [95% CI] | reply hit limit | letter asked for |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, records in arms.items():
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            rows = [r for r in records if r["mode"] == mode]
+            right = sum(1 for r in rows if r["correct"] and not r["error"])
+            low, high = wilson_interval(right, len(rows))
+            limit = sum(1 for r in rows if r.get("finish_reason") == "length")
+            asked = sum(1 for r in rows if r.get("letter_extracted"))
+            lines.append(
+                f"| {name} | {mode} | {len(rows)} | {right / len(rows):.0%} "
+                f"[{low:.0%}, {high:.0%}] | {limit} | {asked} |"
+            )
+    base = [r for r in arms.get(against, []) if r["mode"] == "baseline"]
+    if base:
+        lines += [
+            "",
+            f"| LiveMind arm vs {against} | n | LiveMind | {against} | diff [95% CI] | McNemar p |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, records in arms.items():
+            mine = [r for r in records if r["mode"] == "livemind"]
+            c = compare_modes(mine + base) if mine else None
+            if c is None:
+                continue
+            lines.append(
+                f"| {name} | {c['n']} | {c['accuracy_a']:.0%} | {c['accuracy_b']:.0%} | "
+                f"{100 * c['difference']:+.0f} pt [{100 * c['ci_low']:+.0f}, "
+                f"{100 * c['ci_high']:+.0f}] | {c['mcnemar_p']:.2f} |"
+            )
+    lines += ["", "| arm | mode | " + " | ".join("ABCD") + " | none |", "|---|---|" + "---|" * 5]
+    for name, records in arms.items():
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            rows = [r for r in records if r["mode"] == mode]
+            for label, key in (("truth", "answer"), (mode, "predicted")):
+                shares = [sum(1 for r in rows if r[key] == x) / len(rows) for x in [*"ABCD", None]]
+                cells = " | ".join(f"{share:.0%}" for share in shares)
+                lines.append(f"| {name} | {label} | {cells} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model directory (not needed with --report)")
+    parser.add_argument("--answer-model", default=None, help="collaborative: answers only")
+    parser.add_argument("--data", default="../shared/data/mmlu_test.jsonl")
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--concurrency", type=int, default=8, help="questions at once, per arm")
+    parser.add_argument("--arms", default="both")
+    parser.add_argument(
+        "--timing",
+        choices=["keep-up", "simulated"],
+        default="keep-up",
+        help="keep-up: each sentence once the model has thought about the one before (accuracy "
+        "on a loaded machine); simulated: the paper's clock",
+    )
+    parser.add_argument("--out", required=True, help="folder for one results file per arm")
+    parser.add_argument("--report", action="store_true", help="print the tables of --out")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cli = parser.parse_args()
+    if cli.report:
+        print(report(Path(cli.out)))
+    else:
+        asyncio.run(main(cli))

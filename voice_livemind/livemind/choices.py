@@ -1,0 +1,164 @@
+"""Multiple-choice questions: the options a question offers, and the letter a reply states.
+
+`parse_options` reads the options out of the question text itself, as typed or transcribed
+("(A) 1 hour", "(A): 1 hour", "Option A: 1 hour", "A. 1 hour"), so the assistant and the
+benchmarks find the same labels the same way. The final step constrains its answer letter to
+those labels (`letter_regex`); `extract_answer` reads the letter a free reply states; and
+`spoken_choice` says the chosen option as a person would ("B: 1 hour 20 minutes").
+
+`extract_answer` tries answer patterns from most to least explicit and, within a pattern,
+takes the last answer stated: replies often revise themselves ("I first thought A... The
+answer is (C)"). The paper's code accepts only `answer is \\(?([A-J])\\)?` (first match);
+models under a streaming prompt answer in other shapes too ("**Answer:** C", a bare "C.").
+
+Precedence (the first tier with a valid letter wins; within a tier the last one):
+1. an answer statement: "the answer is (B)", "The correct answer is: **C**", "answer would be
+   option D", "The best choice is $\\boxed{E}$";
+2. an answer label: "Answer: B", "**Final answer:** (C)", or a LaTeX `\\boxed{C}`;
+3. a marked letter: "**B**", "(B)", "Option C" / "choice C", or a reply that opens by naming
+   an option ("B: frequent muscle contractions", the assistant's spoken answer);
+4. a line holding only a letter: "B", "B.", "B)", "(B)".
+
+Only letters in `letters` count ("J" is no answer to a four-option question). Letters must be
+upper case, except in tiers 1-2 where "(c)", "**c**" or a "c" that ends the sentence is clear
+enough. "A" and "I" are also English words, so after an answer phrase they count only when not
+followed by a word ("The answer is A train..." is no answer), unless that word is a connective
+such as "because" ("The answer is A because...").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LABELS = "ABCDEFGHIJ"  # MMLU-Pro has up to ten options
+
+
+@dataclass(frozen=True)
+class Option:
+    label: str  # "A".."J"
+    text: str
+
+
+# One pattern per way of writing an option's label; each match is one label, `body` starts
+# where the option's text does.
+_OPTION_MARKERS = (
+    re.compile(r"\((?P<label>[A-J])\)[ \t]*:?[ \t]*"),  # "(A) x", "(A): x"
+    re.compile(r"\b(?i:option)[ \t]+(?P<label>[A-J])\b[ \t]*[:,.)\-]?[ \t]*"),  # "Option A: x"
+    re.compile(r"(?:^|(?<=\s))(?P<label>[A-J])[.)][ \t]+"),  # "A. x", "A) x"
+)
+
+
+def parse_options(text: str) -> tuple[Option, ...]:
+    """The options `text` offers, in order from "A", or () when it offers fewer than two.
+
+    Labels must run A, B, C... in one style; of several runs the longest counts, the last of
+    equals (the options follow the question), and of several styles the one with the most
+    options. An option's text runs to the next label, the last one's to the end of its line.
+    """
+    best: tuple[Option, ...] = ()
+    for marker in _OPTION_MARKERS:
+        runs: list[list[re.Match[str]]] = []
+        for match in marker.finditer(text):
+            label = match.group("label")
+            for run in runs:  # an option may quote other labels: "(C): (A) and (B) both"
+                if len(run) < len(LABELS) and label == LABELS[len(run)]:
+                    run.append(match)
+            if label == "A":
+                runs.append([match])
+        longest = max((len(run) for run in runs), default=0)
+        if longest < 2 or longest <= len(best):
+            continue
+        run = [run for run in runs if len(run) == longest][-1]
+        options = []
+        for match, after in zip(run, [*run[1:], None], strict=True):
+            end = after.start() if after is not None else len(text)
+            body = text[match.end() : end]
+            if after is None:
+                body = body.split("\n", 1)[0]
+            options.append(Option(match.group("label"), _clean_option(body)))
+        best = tuple(options)
+    return best
+
+
+def _clean_option(body: str) -> str:
+    """An option's text without the punctuation that joins it to the next ("1 hour.")."""
+    return body.strip().rstrip(",;").strip().removesuffix(".").rstrip()
+
+
+def letter_regex(labels: Sequence[str], closing: str = "") -> str:
+    """A structured-output regex for exactly one of `labels`, then `closing` (e.g. ")")."""
+    if not labels or any(label not in LABELS for label in labels):
+        raise ValueError(f"option labels must be letters A-J, not {list(labels)}")
+    return "[" + "".join(labels) + "]" + re.escape(closing)
+
+
+def spoken_choice(option: Option) -> str:
+    """The chosen option as a person says it: "B: frequent muscle contractions."."""
+    text = option.text.rstrip()
+    if text and text[-1] not in ".!?":
+        text += "."
+    return f"{option.label}: {text}" if text else f"Option {option.label}."
+
+
+# What may stand between an answer phrase and its letter: spaces, colon, markdown, LaTeX, "(".
+_LEAD = r"(?P<lead>(?:[\s:*_(\[$]|\\boxed\{|\\text(?:bf)?\{|(?i:option|choice)\s)*)"
+_LETTER = r"(?P<letter>[A-Ja-j])"
+_TIERS: tuple[tuple[re.Pattern[str], ...], ...] = (
+    (
+        re.compile(
+            r"(?i:\b(?:answer|option|choice)\s+(?:is|would\s+be|should\s+be|must\s+be)"
+            r"(?:\s+(?:therefore|thus|likely|probably|clearly|definitely))?)\b" + _LEAD + _LETTER
+        ),
+    ),
+    (
+        re.compile(r"(?i:\banswer)[*_]*\s*[:：]" + _LEAD + _LETTER),
+        re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{\s*)?\(?(?P<letter>[A-J])\b"),
+    ),
+    (
+        re.compile(r"\*\*\s*\(?(?P<letter>[A-J])\)?[.:]?\s*\*\*"),
+        re.compile(r"\((?P<letter>[A-J])\)"),
+        re.compile(r"(?i:\b(?:option|choice))\s+\(?(?P<letter>[A-J])\b"),
+        re.compile(r"\A\s*(?P<letter>[A-J]):[ \t]"),
+    ),
+    (re.compile(r"(?m)^[\s>#*_]*\(?(?P<letter>[A-J])[).:]?[\s*_]*$"),),
+)
+# Words that may follow an answer letter "A" or "I" (unlike a noun after the article "A").
+_CONNECTIVES = frozenset(
+    {"as", "because", "but", "due", "for", "given", "here", "is", "or", "since", "so", "which",
+     "was", "with"}
+)  # fmt: skip
+
+
+def extract_answer(text: str, letters: Sequence[str]) -> str | None:
+    """The answer letter stated in `text`, or None; see the module docstring for the rules."""
+    valid = {letter.upper() for letter in letters}
+    for patterns in _TIERS:
+        found = [
+            (match.start("letter"), match.group("letter").upper())
+            for pattern in patterns
+            for match in pattern.finditer(text)
+            if match.group("letter").upper() in valid and _stands_alone(text, match)
+        ]
+        if found:
+            return max(found)[1]
+    return None
+
+
+def _stands_alone(text: str, match: re.Match[str]) -> bool:
+    """Whether the matched letter is an answer, not the start of a word or the article "A"."""
+    letter, after = match.group("letter"), text[match.end("letter") :]
+    if re.match(r"[\w'’]", after):
+        return False  # "Bob", "A's"
+    after_phrase = "lead" in match.re.groupindex  # tiers 1-2: the letter follows a phrase
+    lead = match.group("lead") if after_phrase else ""
+    if letter.islower():  # only when marked off: "(c)", "**c**", or "c" ending the sentence
+        enclosed = (lead.endswith("(") and after.startswith(")")) or (
+            lead.rstrip().endswith(("*", "_")) and after.startswith(("*", "_"))
+        )
+        return enclosed or re.match(r"[ \t]*(?:[.!;,)]|$)", after, re.MULTILINE) is not None
+    if letter in "AI" and after_phrase:  # after an answer phrase, "A"/"I" may be an article/pronoun
+        word = re.match(r"\s+([a-z]+)", after)
+        return word is None or word.group(1) in _CONNECTIVES
+    return True
