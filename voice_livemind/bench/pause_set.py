@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import Question
-from .spoken import _speakable
+from .spoken import speakable
 
 SAMPLE_RATE = 16_000
 _TRIM_DB = -45.0  # piper pads each sentence with quiet audio; cut below this level
@@ -154,7 +154,7 @@ def _split_um(sentence: str, rng: random.Random) -> list[str] | None:
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.?!])\s+", " ".join(_speakable(text).split())) if s]
+    return [s for s in re.split(r"(?<=[.?!])\s+", " ".join(speakable(text).split())) if s]
 
 
 def multiple_choice_pieces(
@@ -178,7 +178,7 @@ def multiple_choice_pieces(
     pieces.append(("Options.", pause(), "after_options"))
     for letter, option in zip(question.letters, question.options, strict=True):
         gap = pause() if rng.random() < 0.5 else 0.0
-        pieces.append((f"{letter}, {_speakable(option).rstrip(' .')}.", gap, "between_options"))
+        pieces.append((f"{letter}, {speakable(option).rstrip(' .')}.", gap, "between_options"))
     return _merge_unpaused(pieces)
 
 

@@ -40,17 +40,17 @@ class SpokenQuestion:
 def spoken_text(question: Question) -> str:
     """How a person reads the question out: the question, then each option as a sentence
     named by its letter ("Option A: the first option. Option B: ...")."""
-    said = " ".join(_speakable(question.question).split())
+    said = " ".join(speakable(question.question).split())
     if said and said[-1] not in ".?!:":
         said += "."
     options = " ".join(
-        f"Option {letter}: {' '.join(_speakable(option).split()).rstrip(' .')}."
+        f"Option {letter}: {' '.join(speakable(option).split()).rstrip(' .')}."
         for letter, option in zip(question.letters, question.options, strict=True)
     )
     return f"{said} {options}"
 
 
-def _speakable(text: str) -> str:
+def speakable(text: str) -> str:
     """Blanks and table bars a reader would not pronounce as symbols."""
     text = re.sub(r"_{2,}", " blank ", text)
     return re.sub(r"\s*\|\s*", ", ", text)
