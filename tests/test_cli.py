@@ -84,7 +84,9 @@ def test_bench_then_analyze_on_the_shipped_sample(tmp_path):
     assert sorted(r["mode"] for r in records) == ["baseline", "baseline", "livemind", "livemind"]
     assert all(r["error"] is None and r["latency_s"] > 0 for r in records)
     # The reply, and the letter when the reply states none.
-    assert all(r["tokens_after_end"] <= 48 + 2 for r in records)
+    from voice_livemind.livemind.session import LETTER_SETTINGS
+
+    assert all(r["tokens_after_end"] <= 48 + LETTER_SETTINGS.max_tokens for r in records)
     # Running the same command again resumes: nothing left to do.
     again = run_cli("bench", "-n", "2", "--max-answer-tokens", "48", "--output", str(out))
     assert again.returncode == 0 and "0 results written" in again.stdout

@@ -115,7 +115,7 @@ async def test_spoken_turn_over_websocket(server_url):
     audio = with_silence(synthesize(SPOKEN), before=0.3, after=1.5)
     async with aiohttp.ClientSession() as http:
         client = await LiveMindClient.connect(http, ws_url(server_url))
-        await client.send_audio(audio)
+        await client.send_audio(audio, realtime=True)  # audio beyond real time is refused
         turn = await client.until("turn_summary", 240)
         await client.close()
     kinds = [m["type"] for m in turn]
