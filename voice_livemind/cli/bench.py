@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..livemind.config import AnswerStyle, Mode
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
-from .options import add_asr_args, add_common_args, open_engines, session_config
+from .options import add_asr_args, add_common_args, add_tts_args, open_engines, session_config
 
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> None:
@@ -62,12 +62,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
         help="the voice reading the questions: piper (neural) or espeak-ng (harder)",
     )
     spoken.add_argument("--voice", default=None, help="that reader's voice name (or piper .onnx)")
-    spoken.add_argument(
-        "--tts",
-        choices=["auto", "pyttsx3", "espeak-ng", "piper"],
-        default="auto",
-        help="the answer's voice (auto: pyttsx3, else espeak-ng)",
-    )
+    add_tts_args(spoken)
     spoken.add_argument("--rate", type=int, default=None, help="reading speed, words per minute")
     add_asr_args(bench)
     add_common_args(bench, both=True)

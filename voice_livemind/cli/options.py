@@ -113,7 +113,7 @@ def add_asr_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_tts_args(parser: argparse.ArgumentParser) -> None:
+def add_tts_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Which voice speaks the answers."""
     parser.add_argument(
         "--tts",
