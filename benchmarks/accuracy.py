@@ -16,6 +16,8 @@ Arms (LiveMind's final step; the baseline is chain-of-thought with `--max-answer
 - bare: no prefill; told to reply with the answer alone (at most 48 tokens), then the letter
   if it stated none;
 - weigh: no prefill; told to weigh the options in a sentence or two (at most 64 tokens);
+- pick: no prefill; told to name the correct option (at most 48 tokens), then the letter if
+  it stated none;
 - cot: the baseline alone, 256 tokens, then its letter if it stated none;
 - both: LiveMind with `prefix` and the baseline, alternating (the `bench --mode both` run).
 """
@@ -28,6 +30,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from voice_livemind.bench.run_settings import session_settings
 from voice_livemind.bench.text_replay import BenchSettings, run_bench
 from voice_livemind.livemind.config import AnswerStyle, Mode, SessionConfig
 from voice_livemind.livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION
@@ -37,6 +40,10 @@ from voice_livemind.livemind.samples import (
 )
 from voice_livemind.llm.base import SamplingSettings
 from voice_livemind.llm.vllm_engine import VllmEngine
+
+# A final instruction that asks for the option itself: the "bare" one's "no list of the options,
+# not an action" is often copied into the reply by small models.
+PICK_INSTRUCTION = "[Input complete.] Now name the correct option."
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Arm:
 ARMS = {
     "prefix": Arm((Mode.LIVEMIND,), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
     "bare": Arm((Mode.LIVEMIND,), "", 48),
+    "pick": Arm((Mode.LIVEMIND,), "", 48, PICK_INSTRUCTION),
     "weigh": Arm((Mode.LIVEMIND,), "", 64, WEIGH_INSTRUCTION),
     "cot": Arm((Mode.BASELINE,), "", 256),
     "both": Arm((Mode.LIVEMIND, Mode.BASELINE), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
@@ -80,17 +88,8 @@ async def main(args: argparse.Namespace) -> None:
             speed_cpm=240.0,
             timing=args.timing,
             options="at-end",
-            format=config.prompt_format.value,
-            granularity=config.granularity.value,
-            min_segment_chars=config.min_segment_chars,
-            end_policy=config.end_policy.value,
-            max_inference_tokens=config.inference.max_tokens,
-            max_answer_tokens=arm.max_answer_tokens,
-            answer_prefix=arm.answer_prefix,
-            final_instruction=arm.final_instruction,
-            model=engine.name,
-            answer_model=(answer_engine or engine).name,
             concurrency=args.concurrency,
+            **session_settings(config, engine.name, (answer_engine or engine).name, 2048),
         )
         output = out / f"{name}.jsonl"
         bench = run_bench(

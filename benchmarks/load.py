@@ -20,12 +20,10 @@ import asyncio
 import contextlib
 import json
 import os
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import numpy as np
 
 from voice_livemind.audio.speech_samples import BENCH_QUESTIONS, synthesize, trim_silence
 from voice_livemind.server.client import LiveMindClient
+from voice_livemind.server.process import serve_process
 
 LEAD_S, TRAIL_S = 0.3, 1.5  # silence before the question, and after it (the VAD's endpoint)
 SAMPLE_RATE = 16_000
@@ -161,32 +160,10 @@ async def run_users(url: str, users: int, args: argparse.Namespace, clips) -> Ru
 
 
 @contextlib.contextmanager
-def started_server(args: argparse.Namespace, max_users: int):
-    log = Path(args.server_log)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "voice_livemind.cli", "serve", "--port", "0",
-        "--max-sessions", str(max_users), "--max-answer-tokens", str(args.max_answer_tokens),
-    ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 600
-        while not (found := re.search(r"serving on http://(\S+)/", log.read_text())):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"load: the server did not start; see {log}")
-            time.sleep(1)
-        yield f"ws://{found.group(1)}/ws"
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)  # engine workers left behind, if any
+def started_server(args: argparse.Namespace, max_users: int) -> Iterator[str]:
+    options = ["--max-sessions", str(max_users), "--max-answer-tokens", str(args.max_answer_tokens)]
+    with serve_process(options, Path(args.server_log)) as server:
+        yield server.ws_url
 
 
 def machine() -> str:

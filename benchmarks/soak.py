@@ -34,9 +34,7 @@ import contextlib
 import json
 import os
 import random
-import re
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -53,6 +51,7 @@ from load import _pct, machine, one_turn, spoken_questions
 
 from voice_livemind.audio.sinks import to_pcm16
 from voice_livemind.server.client import LiveMindClient
+from voice_livemind.server.process import serve_process
 
 SAMPLE_RATE = 16_000
 ABUSES = ("flood", "long_word", "garbage", "slowloris", "no_reader")
@@ -375,32 +374,12 @@ def main() -> None:
 def started_server(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     """`voice-livemind serve` on a free port, with room for every user and abuser (the session
     cap is not what is measured); stopped with SIGTERM, as a service manager does."""
-    log = Path(args.server_log)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "voice_livemind.cli", "serve", "--port", "0",
+    options = [
         "--max-sessions", str(args.users + args.abusers + 1),
         "--max-answer-tokens", str(args.max_answer_tokens),
     ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 600
-        while not (found := re.search(r"serving on http://(\S+)/", log.read_text())):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"soak: the server did not start; see {log}")
-            time.sleep(1)
-        yield f"ws://{found.group(1)}/ws", server.pid
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)  # anything left behind
+    with serve_process(options, Path(args.server_log), stop_signal=signal.SIGTERM) as server:
+        yield server.ws_url, server.process.pid
 
 
 if __name__ == "__main__":

@@ -99,17 +99,18 @@ def test_bench_then_analyze_on_the_shipped_sample(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("options", "multiple_choice", "prefix"),
+    ("options", "prefix"),
     [
-        ([], True, MULTIPLE_CHOICE_ANSWER_PREFIX),
-        ([], False, ""),  # the instruction's wording alone does not make a question one
-        (["--answer-prefix", ""], True, ""),
-        (["--answer-prefix", "Answer: "], False, "Answer: "),
+        # No prefill by default: after "The answer is (" a small model's letter is nearly
+        # constant (benchmarks/RESULTS.md, "Accuracy"); a free reply's letter is not.
+        ([], ""),
+        (["--answer-prefix", MULTIPLE_CHOICE_ANSWER_PREFIX], MULTIPLE_CHOICE_ANSWER_PREFIX),
     ],
 )
-def test_the_answer_prefix_follows_multiple_choice_unless_given(options, multiple_choice, prefix):
-    args = build_parser().parse_args(["text", "Hi.", *options])
-    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice)
+@pytest.mark.parametrize("command", [["text", "Hi."], ["bench"], ["demo"]])
+def test_the_answer_prefix_is_off_unless_given(command, options, prefix):
+    args = build_parser().parse_args([*command, *options])
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION)
     assert config.answer_prefix == prefix
     assert config.answer_instruction == MULTIPLE_CHOICE_INSTRUCTION
 
@@ -203,3 +204,33 @@ def test_fused_endpointing_keeps_the_full_silence_as_the_vads_fallback():
     endpointing, smart_turn, asr_config = _endpointing(args)
     assert asr_config.vad.min_silence_s == endpointing.full_silence_s
     assert smart_turn is not None  # pipecat-ai's data files are installed for the tests
+
+
+def test_both_benchmarks_record_the_settings_the_session_got():
+    """A results file refuses to resume under other settings only if it records them: the
+    text and spoken runs take them from one builder, off the session's own config."""
+    from dataclasses import asdict
+
+    from voice_livemind.bench.run_settings import session_settings
+    from voice_livemind.bench.spoken_replay import SpokenBenchSettings
+    from voice_livemind.bench.text_replay import BenchSettings
+
+    args = build_parser().parse_args(
+        ["bench", "--answer-prefix", "", "--free-actions", "--repetition-penalty", "1.3"]
+    )
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION)
+    shared = session_settings(config, "big", "small", 4096)
+    text = BenchSettings(
+        dataset="mmlu", n=1, seed=42, speed_cpm=240.0, timing="simulated", options="at-end",
+        **shared,
+    )  # fmt: skip
+    spoken = SpokenBenchSettings(
+        dataset="mmlu", n=1, seed=42, voice=None, rate_wpm=None, asr_model="tiny.en",
+        speculate="livemind", **shared,
+    )  # fmt: skip
+    for settings in (asdict(text), asdict(spoken)):
+        assert {k: settings[k] for k in shared} == shared
+    assert shared["answer_prefix"] == ""
+    assert shared["free_actions"] is True
+    assert shared["repetition_penalty"] == 1.3
+    assert shared["answer_model"] == "small" and shared["max_model_len"] == 4096

@@ -416,3 +416,16 @@ def test_serving_beyond_loopback_without_a_token_warns(monkeypatch, capfd, host,
     with pytest.raises(Stop):
         cli_main(argv)
     assert ("WARNING: serving on" in capfd.readouterr().err) == warned
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path):
+    """The harness the engine tests and the load benchmarks start `serve` with says why a
+    server never came up instead of waiting for it."""
+    from voice_livemind.server.process import ServeFailed, serve_process
+
+    options = ["--model", str(tmp_path / "no-such-model")]
+    with (
+        pytest.raises(ServeFailed, match="serve exited"),
+        serve_process(options, tmp_path / "s.log"),
+    ):
+        pass

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ import psutil
 import pytest
 
 from voice_livemind.server.client import LiveMindClient, ServerClosed
+from voice_livemind.server.process import serve_process
 
 pytestmark = pytest.mark.engine
 
@@ -32,28 +31,9 @@ QUESTION = "Explain in detail how a farmer grows wheat, from the seed to the har
 
 @contextlib.contextmanager
 def serving(log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    command = [
-        sys.executable, "-m", "voice_livemind.cli", "serve", "--port", "0", "--no-speech",
-        "--max-answer-tokens", "200",
-    ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    deadline = time.monotonic() + 600  # a busy machine starts vLLM slowly
-    try:
-        while not (found := re.search(r"serving on (http://\S+)/", log.read_text())):
-            if server.poll() is not None:
-                pytest.fail(f"serve exited: {log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("serve did not come up in 600 s")
-            time.sleep(1)
-        yield server, found.group(1).replace("http://", "ws://") + "/ws"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+    options = ["--no-speech", "--max-answer-tokens", "200"]
+    with serve_process(options, log, stop_signal=signal.SIGKILL) as server:
+        yield server.process, server.ws_url
 
 
 def group_alive(pgid: int) -> list[str]:

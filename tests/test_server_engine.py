@@ -8,12 +8,6 @@ on events and structure, never on timing or on what the weak model answers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
 
 import aiohttp
@@ -23,6 +17,7 @@ from browser import MISSING, headless_chromium
 from voice_livemind.asr.wer import wer
 from voice_livemind.audio.speech_samples import synthesize, with_silence, write_wav
 from voice_livemind.server.client import LiveMindClient
+from voice_livemind.server.process import serve_process
 
 pytestmark = pytest.mark.engine
 
@@ -35,37 +30,9 @@ SPOKEN = (
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    command = [
-        sys.executable, "-m", "voice_livemind.cli", "serve", "--port", "0",
-        "--max-answer-tokens", "48", "--max-sessions", "4",
-    ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
-    with open(log, "w") as out:
-        # Its own process group: the engine's worker processes go with it at the end.
-        server = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    deadline = time.monotonic() + 600  # a busy machine starts vLLM slowly
-    try:
-        while not (found := re.search(r"serving on (http://\S+)/", log.read_text())):
-            if server.poll() is not None:
-                pytest.fail(f"serve exited: {log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("serve did not come up in 600 s")
-            time.sleep(1)
-        yield found.group(1)
-    finally:
-        server.send_signal(signal.SIGINT)  # Ctrl-C: the server closes its engine
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.send_signal(signal.SIGUSR1)  # serve prints every thread's stack
-            time.sleep(2)
-            pytest.fail(f"serve ignored Ctrl-C for 60 s; its log ends:\n{log.read_text()[-6000:]}")
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # an engine worker left behind
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    options = ["--max-answer-tokens", "48", "--max-sessions", "4"]
+    with serve_process(options, log) as server:  # stopped with Ctrl-C: it closes its engine
+        yield server.url
 
 
 def ws_url(server_url: str) -> str:

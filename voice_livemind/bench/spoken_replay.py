@@ -26,6 +26,7 @@ from ..audio.speaker import Synthesizer
 from ..audio.speech_cache import SpeechCache
 from ..events import Clock, EventBus, JsonlLog
 from ..livemind.config import Mode, SessionConfig
+from ..livemind.prompts import FINAL_INSTRUCTION
 from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine, EngineError
 from ..voice.pipeline import VoicePipeline
@@ -60,6 +61,8 @@ class SpokenBenchSettings:
     max_answer_tokens: int
     model: str
     answer_model: str
+    answer_prefix: str = ""  # how LiveMind's final reply opens
+    final_instruction: str = FINAL_INSTRUCTION  # what LiveMind's final step is told
     options: str = "spoken"  # for analyze: how the options reached the model
     timing: str = "realtime"
     repetition_penalty: float = SessionConfig().answer.repetition_penalty  # the answer's

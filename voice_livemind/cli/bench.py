@@ -80,6 +80,7 @@ def add_analyze_parser(commands: argparse._SubParsersAction) -> None:
 async def run_bench_command(args: argparse.Namespace) -> int:
 
     from ..bench.datasets import load_questions, sample_questions
+    from ..bench.run_settings import session_settings
     from ..bench.text_replay import BenchSettings, check_output_free, run_bench, run_to_file
 
     if args.speed <= 0:
@@ -98,9 +99,7 @@ async def run_bench_command(args: argparse.Namespace) -> int:
     if not args.overwrite:
         check_output_free(output)
     engine, answer_engine = await open_engines(args)
-    config = session_config(
-        args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True, answer_style=AnswerStyle.TEXT
-    )
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, answer_style=AnswerStyle.TEXT)
     settings = BenchSettings(
         dataset=args.data or args.dataset,
         n=n,
@@ -108,20 +107,8 @@ async def run_bench_command(args: argparse.Namespace) -> int:
         speed_cpm=args.speed,
         timing=args.timing,
         options=args.options,
-        format=args.format,
-        granularity=args.granularity,
-        min_segment_chars=args.min_segment_chars,
-        end_policy=args.end_policy,
-        max_inference_tokens=args.max_inference_tokens,
-        max_answer_tokens=args.max_answer_tokens,
-        answer_prefix=config.answer_prefix,
-        final_instruction=config.final_instruction,
-        model=engine.name,
-        answer_model=(answer_engine or engine).name,
-        repetition_penalty=args.repetition_penalty,
-        free_actions=args.free_actions,
-        max_model_len=args.max_model_len,
         concurrency=args.concurrency,
+        **session_settings(config, engine.name, (answer_engine or engine).name, args.max_model_len),
     )
     modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
     bench = run_bench(

@@ -9,7 +9,6 @@ import os
 from ..livemind.actions import ACTION_REGEX
 from ..livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig, Speculate
 from ..livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION, PromptFormat
-from ..livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX
 from ..livemind.segmenter import Granularity
 from ..llm.base import ChatEngine, SamplingSettings
 
@@ -69,15 +68,16 @@ def add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> No
     )
     group.add_argument(
         "--answer-prefix",
-        default=None,
-        help="LiveMind's final reply opens with this text (default for the built-in "
-        "multiple-choice questions: sample, demo, bench: 'The answer is ('; '' to turn off)",
+        default=DEFAULTS.answer_prefix,
+        help="LiveMind's final reply to a question with options opens with this text, an "
+        "assistant prefill (e.g. 'The answer is (': the letter alone follows; default none: "
+        "the reply is free and its letter is read from it or asked for)",
     )
     group.add_argument(
         "--weigh-options",
         action="store_true",
         help="LiveMind's final step weighs the options in a sentence or two before its answer "
-        "(with --answer-prefix '': the letter is then read from it or asked for)",
+        "(the letter is then read from it or asked for)",
     )
     group.add_argument(
         "--speculate",
@@ -144,15 +144,10 @@ def add_common_args(parser: argparse.ArgumentParser, both: bool = False) -> None
 def session_config(
     args: argparse.Namespace,
     answer_instruction: str = "",
-    multiple_choice: bool = False,
     answer_style: AnswerStyle = AnswerStyle.SPOKEN,
 ) -> SessionConfig:
-    """The session settings from the command line; `multiple_choice` questions get the
-    multiple-choice answer prefix unless `--answer-prefix` says otherwise. The assistant
-    commands answer in the spoken style; benchmarks score the model's text."""
-    prefix = args.answer_prefix
-    if prefix is None:
-        prefix = MULTIPLE_CHOICE_ANSWER_PREFIX if multiple_choice else ""
+    """The session settings from the command line. The assistant commands answer in the
+    spoken style; benchmarks score the model's text."""
     return SessionConfig(
         mode=Mode.LIVEMIND if args.mode == "both" else Mode(args.mode),
         prompt_format=PromptFormat(args.format),
@@ -168,7 +163,7 @@ def session_config(
             max_tokens=args.max_answer_tokens, repetition_penalty=args.repetition_penalty
         ),
         answer_instruction=answer_instruction,
-        answer_prefix=prefix,
+        answer_prefix=args.answer_prefix,
         answer_style=answer_style,
         final_instruction=WEIGH_INSTRUCTION if args.weigh_options else FINAL_INSTRUCTION,
         speculate=Speculate(args.speculate),

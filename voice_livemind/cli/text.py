@@ -55,7 +55,7 @@ async def run_text(args: argparse.Namespace) -> int:
         )
     session = LiveMindSession(
         engine,
-        session_config(args, instruction, multiple_choice),
+        session_config(args, instruction),
         answer_engine=answer_engine,
         bus=bus,
     )

@@ -134,7 +134,7 @@ async def run_voice(args: argparse.Namespace) -> int:
         )
         engine, answer_engine = await open_engines(args)
         timings["models"] = time.monotonic() - started
-        config = session_config(args, instruction, multiple_choice)
+        config = session_config(args, instruction)
         session = LiveMindSession(
             engine,
             config,
@@ -229,6 +229,7 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
     from ..audio import SpeechSynthesizer
     from ..audio.speech_cache import SpeechCache
     from ..bench.datasets import load_questions, sample_questions
+    from ..bench.run_settings import session_settings
     from ..bench.spoken import from_questions, load_recordings
     from ..bench.spoken_replay import (
         QUESTION_RATE_WPM,
@@ -261,6 +262,7 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         reader = SpeechSynthesizer(rate, voice, backend=backend)
     speech = SpeechCache(reader) if reader else None
     engine, answer_engine = await open_engines(args)
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION)
     settings = SpokenBenchSettings(
         dataset=source,
         n=n,
@@ -268,23 +270,13 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         voice=f"{reader.backend}:{reader.voice}" if reader else None,
         rate_wpm=rate,
         asr_model=args.asr_model or "tiny.en",
-        speculate=args.speculate,
-        format=args.format,
-        granularity=args.granularity,
-        min_segment_chars=args.min_segment_chars,
-        end_policy=args.end_policy,
-        max_inference_tokens=args.max_inference_tokens,
-        max_answer_tokens=args.max_answer_tokens,
-        model=engine.name,
-        answer_model=(answer_engine or engine).name,
-        repetition_penalty=args.repetition_penalty,
-        free_actions=args.free_actions,
-        max_model_len=args.max_model_len,
+        speculate=config.speculate.value,
+        **session_settings(config, engine.name, (answer_engine or engine).name, args.max_model_len),
     )
     bench = SpokenBench(
         engine=engine,
         answer_engine=answer_engine,
-        config=session_config(args, MULTIPLE_CHOICE_INSTRUCTION, multiple_choice=True),
+        config=config,
         settings=settings,
         recognizer=recognizer,
         answer_voice=answer_voice,
