@@ -32,6 +32,7 @@ from pathlib import Path
 
 from voice_livemind.bench.run_settings import session_settings
 from voice_livemind.bench.text_replay import BenchSettings, run_bench
+from voice_livemind.cli.main import stopped_by_sigterm
 from voice_livemind.livemind.config import AnswerStyle, Mode, SessionConfig
 from voice_livemind.livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION
 from voice_livemind.livemind.samples import (
@@ -185,4 +186,4 @@ if __name__ == "__main__":
     if cli.report:
         print(report(Path(cli.out)))
     else:
-        asyncio.run(main(cli))
+        asyncio.run(stopped_by_sigterm(main(cli)))

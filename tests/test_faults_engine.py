@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +106,35 @@ async def test_a_killed_engine_is_reported_and_the_server_stops_cleanly(tmp_path
         assert code == 1 and "the LLM engine died" in log.read_text()
         left = await asyncio.to_thread(wait_for_group_gone, server.pid, 30)
         assert not left, f"left behind: {left}; log: {log.read_text()[-2000:]}"
+
+
+def test_sigterm_stops_a_benchmark_and_its_engine_and_it_resumes(tmp_path):
+    """A benchmark stopped as a job scheduler stops it (SIGTERM) keeps its results, tells the
+    user how to resume, and leaves no engine process behind."""
+    output = tmp_path / "bench.jsonl"
+    log = tmp_path / "bench.log"
+    command = [
+        sys.executable, "-m", "voice_livemind.cli", "bench", "-n", "3", "--mode", "both",
+        "--max-answer-tokens", "200", "--output", str(output),
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    with open(log, "w") as out:
+        bench = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 600
+        while not engine_processes(bench) or not output.exists() or not output.read_text():
+            assert bench.poll() is None, f"bench ended early: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "bench wrote no result in 600 s"
+            time.sleep(0.5)
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 143
+        left = wait_for_group_gone(bench.pid, 30)
+        assert not left, f"left behind: {left}; log: {log.read_text()[-2000:]}"
+        assert "run again to resume" in log.read_text()
+        assert 1 <= len(output.read_text().splitlines()) < 6
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(bench.pid, signal.SIGKILL)
+        bench.wait()

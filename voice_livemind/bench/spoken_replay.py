@@ -29,6 +29,8 @@ from ..livemind.config import Mode, SessionConfig
 from ..livemind.prompts import FINAL_INSTRUCTION
 from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine, EngineError
+from ..turn.acoustic import SmartTurn
+from ..turn.fusion import EndpointingConfig
 from ..voice.pipeline import VoicePipeline
 from .spoken import SpokenQuestion
 from .spoken_record import build_spoken_record
@@ -68,6 +70,7 @@ class SpokenBenchSettings:
     repetition_penalty: float = SessionConfig().answer.repetition_penalty  # the answer's
     free_actions: bool = False  # inference replies not constrained to the action format
     max_model_len: int = 2048  # the engine's context: how much history fits
+    endpointing: str = "silence"  # how a turn ends: "silence" (the VAD's) | "fused" (per pause)
 
 
 @dataclass
@@ -83,6 +86,10 @@ class SpokenBench:
     speech: SpeechCache | None  # None: recordings only
     # Spoken answers as WAVs here, each beside its latency log (None: discarded)
     answers_dir: Path | None
+    # The end of a turn decided per pause (`VoicePipeline`'s `endpointing`); None: the VAD's
+    # fixed silence.
+    endpointing: EndpointingConfig | None = None
+    smart_turn: SmartTurn | None = None
 
     async def question_audio(self, item: SpokenQuestion) -> np.ndarray:
         if item.audio_file is not None:
@@ -107,7 +114,14 @@ class SpokenBench:
         source = ArraySource(np.concatenate([lead, audio]), pad_s=TRAILING_SILENCE_S)
         error = None
         try:
-            turns = await VoicePipeline(recognizer, session, speaker).run(aiter(source))
+            pipeline = VoicePipeline(
+                recognizer,
+                session,
+                speaker,
+                endpointing=self.endpointing,
+                smart_turn=self.smart_turn,
+            )
+            turns = await pipeline.run(aiter(source))
             error = next((t.error for t in turns if t.error), None)
         except EngineError as exc:
             error = str(exc)

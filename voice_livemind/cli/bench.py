@@ -7,7 +7,14 @@ from pathlib import Path
 
 from ..livemind.config import AnswerStyle, Mode
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
-from .options import add_asr_args, add_common_args, add_tts_args, open_engines, session_config
+from .options import (
+    add_asr_args,
+    add_common_args,
+    add_endpointing_args,
+    add_tts_args,
+    open_engines,
+    session_config,
+)
 
 
 def add_bench_parser(commands: argparse._SubParsersAction) -> None:
@@ -63,6 +70,7 @@ def add_bench_parser(commands: argparse._SubParsersAction) -> None:
     )
     spoken.add_argument("--voice", default=None, help="that reader's voice name (or piper .onnx)")
     add_tts_args(spoken)
+    add_endpointing_args(spoken)
     spoken.add_argument("--rate", type=int, default=None, help="reading speed, words per minute")
     add_asr_args(bench)
     add_common_args(bench, both=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from ..asr.models import AsrModelNotFoundError
 from ..audio.errors import AudioError
@@ -32,6 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+T = TypeVar("T")
+
+
+async def stopped_by_sigterm(command: Awaitable[T]) -> T:
+    """Await `command`, cancelling it on SIGTERM as Ctrl-C does: its `finally` blocks run, so
+    the engine process vLLM started is closed instead of outliving this one (without a
+    handler SIGTERM ends the process at once). `serve` replaces the handler with its own."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await command
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
@@ -43,10 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     for voice_command in ("replay", "listen", "demo"):
         commands[voice_command] = run_voice
     try:
-        return asyncio.run(commands[args.command](args))
+        return asyncio.run(stopped_by_sigterm(commands[args.command](args)))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except asyncio.CancelledError:  # SIGTERM
+        print("stopped", file=sys.stderr)
+        return 143
     except (EngineError, ValueError, OSError, AudioError, AsrModelNotFoundError) as exc:
         print(f"voice-livemind: error: {exc}", file=sys.stderr)
         return 1

@@ -124,6 +124,17 @@ def add_tts_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     )
 
 
+def add_endpointing_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How a spoken turn ends."""
+    parser.add_argument(
+        "--endpointing",
+        choices=["silence", "fused"],
+        default="silence",
+        help="how a turn ends: the VAD's fixed silence, or a silence chosen per pause from "
+        "Smart Turn, the transcript and LiveMind's state (the fixed one as fallback)",
+    )
+
+
 def whisper_options(args: argparse.Namespace) -> dict[str, object]:
     """The keyword arguments of `asr.models.load_whisper` the command line sets."""
     if args.asr_threads < 1:

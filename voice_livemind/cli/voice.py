@@ -22,6 +22,7 @@ from .console import hide_library_warnings, output_hidden
 from .options import (
     add_asr_args,
     add_common_args,
+    add_endpointing_args,
     add_tts_args,
     open_engines,
     session_config,
@@ -54,13 +55,7 @@ def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--no-speech", action="store_true", help="print the answer only")
         parser.add_argument("--answer-instruction", default=None)
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
-        parser.add_argument(
-            "--endpointing",
-            choices=["silence", "fused"],
-            default="silence",
-            help="how a turn ends: the VAD's fixed silence, or a silence chosen per pause from "
-            "Smart Turn, the transcript and LiveMind's state (the fixed one as fallback)",
-        )
+        add_endpointing_args(parser)
         parser.add_argument(
             "--verbose",
             action="store_true",
@@ -254,7 +249,10 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
     output = Path(args.output or f"runs/{_spoken_run_name(args)}.jsonl")
     if not args.overwrite:
         check_output_free(output)  # before the models load
-    recognizer = await asyncio.to_thread(create_recognizer, args.asr_model, **whisper_options(args))
+    endpointing, smart_turn, asr_config = _endpointing(args)
+    recognizer = await asyncio.to_thread(
+        create_recognizer, args.asr_model, asr_config, **whisper_options(args)
+    )
     answer_voice = SpeechSynthesizer(backend=args.tts)
     reader = None
     if not args.recordings:
@@ -271,6 +269,7 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         rate_wpm=rate,
         asr_model=args.asr_model or "tiny.en",
         speculate=config.speculate.value,
+        endpointing=args.endpointing,
         **session_settings(config, engine.name, (answer_engine or engine).name, args.max_model_len),
     )
     bench = SpokenBench(
@@ -282,6 +281,8 @@ async def run_spoken_bench_command(args: argparse.Namespace) -> int:
         answer_voice=answer_voice,
         speech=speech,
         answers_dir=output.with_name(output.stem + "_answers"),
+        endpointing=endpointing,
+        smart_turn=smart_turn,
     )
     modes = [Mode.LIVEMIND, Mode.BASELINE] if args.mode == "both" else [Mode(args.mode)]
     await run_to_file(
