@@ -27,7 +27,9 @@ function connect() {
   ws = new WebSocket(`${scheme}://${location.host}/ws${query}`);
   ws.onopen = () => send({ type: "start", mode: mode(), speech: true });
   ws.onmessage = (msg) => onMessage(JSON.parse(msg.data));
-  ws.onclose = (e) => setStatus("closed", `disconnected${e.reason ? ": " + e.reason : ""} (reload to reconnect)`);
+  // The close code says why: 1001 the server stopped, 1012 (from a proxy) or 1006 its replica
+  // went away, 1008 refused, 1013 full.
+  ws.onclose = (e) => setStatus("closed", `disconnected (${e.code}${e.reason ? ": " + e.reason : ""}; reload to reconnect)`);
 }
 
 function send(message) {
