@@ -1,0 +1,48 @@
+"""Asking the user to say it again when the transcript is too uncertain to answer.
+
+Whisper writes words for any sound: speech played backwards, two people talking at once, a
+voice under loud noise. Answering that transcript answers noise. Its word probabilities tell
+(`asr.confidence`): when the mean probability of an utterance's words is below
+`RepeatConfig.min_confidence`, the pipeline does not answer the turn; the session forgets it
+(nothing LiveMind inferred from it reaches the next turn) and the assistant says `line`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..asr.events import UtteranceEnded
+from ..events import Event
+
+REPEAT_LINE = "Sorry, I didn't catch that. Could you say it again?"
+
+
+@dataclass(frozen=True)
+class RepeatConfig:
+    # Calibrated by benchmarks/transcript_confidence.py (RESULTS.md, "Asking to repeat"):
+    # clean speech of either test voice stays above it, most unintelligible input falls below.
+    min_confidence: float = 0.6  # 0 turns the check off
+    line: str = REPEAT_LINE
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(
+                f"the repeat threshold is a word probability in [0, 1], got {self.min_confidence}"
+            )
+
+    def needs_repeat(self, utterance: UtteranceEnded) -> bool:
+        """Too uncertain to answer: the user should say it again."""
+        return utterance.confidence < self.min_confidence
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatRequested(Event):
+    """The turn was not answered: its transcript `text` was too uncertain (`confidence` below
+    `threshold`), and the assistant asked the user to repeat with `line`."""
+
+    type: ClassVar[str] = "repeat_requested"
+    text: str
+    confidence: float
+    threshold: float
+    line: str
