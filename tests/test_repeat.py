@@ -20,6 +20,7 @@ from voice_livemind.asr.events import UtteranceEnded, WordsCommitted
 from voice_livemind.asr.recognizer import create_recognizer
 from voice_livemind.audio import ArraySource, SentenceSpeaker, SpeechSynthesizer, WavSink
 from voice_livemind.audio.speech_samples import synthesize, with_silence
+from voice_livemind.cli.main import build_parser
 from voice_livemind.cli.options import repeat_config
 from voice_livemind.events import Clock, EventBus, InferenceAborted
 from voice_livemind.livemind.config import SessionConfig
@@ -72,10 +73,18 @@ def test_an_utterance_below_the_threshold_needs_a_repeat():
     assert not check.needs_repeat(utterance(0.95))
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.5])
+@pytest.mark.parametrize("command", [["demo"], ["replay", "q.wav"], ["listen"], ["serve"]])
+def test_the_assistant_commands_take_the_threshold(command):
+    assert repeat_config(build_parser().parse_args(command)) == RepeatConfig()
+    args = build_parser().parse_args([*command, "--repeat-below", "0.3"])
+    assert repeat_config(args).min_confidence == 0.3
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5"])
 def test_a_threshold_outside_zero_to_one_is_a_clear_error(value):
+    args = build_parser().parse_args(["replay", "q.wav", "--repeat-below", value])
     with pytest.raises(ValueError, match="--repeat-below must be between 0 and 1"):
-        repeat_config(type("Args", (), {"repeat_below": value})())
+        repeat_config(args)
 
 
 def test_the_repeat_request_round_trips_through_the_protocol():

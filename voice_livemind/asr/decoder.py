@@ -174,7 +174,8 @@ class WhisperDecoder:
             if is_hallucination(segment.text):
                 continue
             words.extend(
-                Word(w.start, w.end, _clean(w.word), w.probability) for w in segment.words or []
+                Word(w.start, w.end, _clean(w.word), float(w.probability))
+                for w in segment.words or []
             )
         # Bare punctuation ("." "...") is no word; committed, it ends up in later prompts, and a
         # prompt ending in ". ." makes Whisper answer with another "." and stop.
