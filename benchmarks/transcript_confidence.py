@@ -43,7 +43,7 @@ from voice_livemind.asr import (
     load_whisper,
 )
 from voice_livemind.asr.confidence import LOW_PROBABILITY, transcript_confidence
-from voice_livemind.asr.wer import word_errors
+from voice_livemind.asr.wer import WordErrors, word_errors
 from voice_livemind.audio.speech_samples import BENCH_QUESTIONS, synthesize, with_silence
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,29 +145,55 @@ def utterance_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def refused(rows: list[dict], summary: str, threshold: float) -> int:
-    """Utterances the check refuses: mean below the threshold, or the low share above it."""
+def refused(rows: list[dict], rule: tuple[str, float]) -> int:
+    """Utterances a rule refuses: ("mean", t) refuses a mean word probability below t,
+    ("share_low", t) a share of uncertain words above t."""
+    summary, threshold = rule
     if summary == "mean":
         return sum(r["mean"] < threshold for r in rows)
     return sum(r["share_low"] > threshold for r in rows)
 
 
-def choose(rows: list[dict], summary: str, max_clean_refused: int) -> float:
-    """The strictest threshold refusing at most `max_clean_refused` clean piper utterances."""
+def choose(rows: list[dict], summary: str, max_clean_refused: int) -> tuple[str, float]:
+    """The strictest rule refusing at most `max_clean_refused` clean piper utterances."""
     clean = [r for r in rows if r["kind"] == "piper"]
     grid = [round(x * 0.01, 2) for x in range(0, 101)]
-    if summary == "mean":  # refuse below: the highest threshold that still passes the clean
-        ok = [t for t in grid if refused(clean, summary, t) <= max_clean_refused]
-        return max(ok)
-    ok = [t for t in grid if refused(clean, summary, t) <= max_clean_refused]
-    return min(ok)
+    ok = [t for t in grid if refused(clean, (summary, t)) <= max_clean_refused]
+    return summary, max(ok) if summary == "mean" else min(ok)
 
 
 def quantiles(values: list[float]) -> str:
     if not values:
         return "-"
-    q = statistics.quantiles(values, n=10, method="inclusive") if len(values) > 1 else values * 9
-    return f"{min(values):.2f} / {q[0]:.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+    p10 = (
+        statistics.quantiles(values, n=10, method="inclusive")[0] if len(values) > 1 else values[0]
+    )
+    return f"{min(values):.2f} / {p10:.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+
+
+def wer_of(rows: list[dict]) -> str:
+    """Corpus WER of the transcripts against the question read (for babble: the first voice)."""
+    if not rows:
+        return "-"
+    total = sum((word_errors(r["reference"], r["transcript"]) for r in rows), WordErrors(0, 0))
+    return f"{total.rate:.2f}"
+
+
+def rule_text(rule: tuple[str, float]) -> str:
+    summary, t = rule
+    return f"mean < {t:.2f}" if summary == "mean" else f"share < {LOW_PROBABILITY} above {t:.2f}"
+
+
+def refusal_row(label: str, rule: tuple[str, float], utts: list[dict]) -> str:
+    cells = []
+    for half in (False, True):
+        rows = [u for u in utts if u["held_out"] is half]
+        counts = []
+        for kind in KINDS:
+            k = [u for u in rows if u["kind"] == kind]
+            counts.append(f"{refused(k, rule)}/{len(k)}")
+        cells.append(" · ".join(counts))
+    return f"| {label} | {rule_text(rule)} | {cells[0]} | {cells[1]} |"
 
 
 def report(rows: list[dict], args: argparse.Namespace) -> str:
@@ -179,31 +205,35 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         f"streaming recogniser defaults, {args.chunk_ms} ms chunks fed as fast as possible.",
         "",
         "| input | utterances | mean word probability: min / p10 / median / max "
-        "| share of words < 0.5: median / max | clean WER |",
+        "| share of words < 0.5: median / max | WER |",
         "|---|---|---|---|---|",
     ]
     for kind in KINDS:
         k = [u for u in utts if u["kind"] == kind]
-        wers = [r["wer"] for r in rows if r["kind"] == kind and r["wer"] is not None]
-        low = [u["share_low"] for u in k]
+        low = [u["share_low"] for u in k] or [0.0]
+        clips = [r for r in rows if r["kind"] == kind]
         lines.append(
             f"| {kind} | {len(k)} | {quantiles([u['mean'] for u in k])} | "
             f"{statistics.median(low):.2f} / {max(low):.2f} | "
-            + (f"{statistics.mean(wers):.2f}" if wers else "-")
-            + " |"
+            f"{wer_of(clips) if kind != 'reversed' else '-'} |"
         )
     calibration = [u for u in utts if not u["held_out"]]
-    held_out = [u for u in utts if u["held_out"]]
-    lines += ["", "| summary | threshold (even clips) | refused on held-out (odd) clips: "
-              + " / ".join(KINDS) + " |", "|---|---|---|"]  # fmt: skip
-    for summary in SUMMARIES:
-        t = choose(calibration, summary, args.max_clean_refused)
-        rates = []
-        for kind in KINDS:
-            k = [u for u in held_out if u["kind"] == kind]
-            rates.append(f"{refused(k, summary, t)}/{len(k)}")
-        rule = f"mean < {t:.2f}" if summary == "mean" else f"share < {LOW_PROBABILITY} > {t:.2f}"
-        lines.append(f"| {summary} | {rule} | {' / '.join(rates)} |")
+    rules = [
+        (
+            f"strictest passing all but {args.max_clean_refused} piper (even)",
+            choose(calibration, s, args.max_clean_refused),
+        )
+        for s in SUMMARIES
+    ]
+    rules += [(f"fixed {t:.2f}", ("mean", t)) for t in args.candidates]
+    lines += [
+        "",
+        "Refused utterances (" + " · ".join(KINDS) + "):",
+        "",
+        "| rule | refuses | calibration half (even clips) | held-out half (odd clips) |",
+        "|---|---|---|---|",
+        *(refusal_row(label, rule, utts) for label, rule in rules),
+    ]
     return "\n".join(lines)
 
 
@@ -215,6 +245,14 @@ def main() -> None:
     parser.add_argument("--snr-db", type=float, default=-5.0)
     parser.add_argument("--chunk-ms", type=int, default=1000)
     parser.add_argument("--max-clean-refused", type=int, default=0)
+    parser.add_argument(
+        "--candidates",
+        type=float,
+        nargs="*",
+        default=[0.5, 0.55, 0.6, 0.65, 0.7],
+        help="mean-probability thresholds to report on both halves",
+    )
+    parser.add_argument("--analyse-only", action="store_true", help="decode nothing new")
     parser.add_argument("--clip-results", type=Path, default=Path("transcript_confidence.jsonl"))
     parser.add_argument("--results", type=Path, help="append the tables to this file")
     args = parser.parse_args()
@@ -223,7 +261,8 @@ def main() -> None:
         for line in args.clip_results.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             done[(row["kind"], row["index"])] = row
-    run(args, done)
+    if not args.analyse_only:
+        run(args, done)
     text = report(list(done.values()), args)
     print(text)
     if args.results:

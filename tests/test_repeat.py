@@ -228,3 +228,30 @@ async def test_with_the_check_off_the_same_utterance_is_answered(reversed_audio,
         reversed_audio, tmp_path, RepeatConfig(min_confidence=0.0)
     )
     assert pipeline.repeats == [] and len(turns) == 1 and engine.answer_calls
+
+
+def test_replay_json_lists_the_utterances_not_answered(capsys):
+    from voice_livemind.cli.voice import _report
+
+    request = RepeatRequested(
+        t=4.0, turn=0, text="Say no you don't", confidence=0.31, threshold=0.6, line=REPEAT_LINE
+    )
+    args = build_parser().parse_args(["replay", "q.wav", "--json"])
+    _report(args, None, [], [request])
+    report = json.loads(capsys.readouterr().out)
+    assert report["turns"] == []
+    assert report["repeats"] == [request.to_dict()]
+
+
+def test_the_terminal_shows_why_the_turn_was_not_answered():
+    from rich.console import Console
+
+    from voice_livemind.cli.console import TerminalView
+
+    view = TerminalView(Console(record=True, width=200))
+    view.show(
+        RepeatRequested(t=4.0, turn=0, text="Say no", confidence=0.31, threshold=0.6, line="Again?")
+    )
+    shown = view.console.export_text()
+    assert "too uncertain (confidence 0.31 < 0.60): not answered" in shown
+    assert "Assistant: Again?" in shown
