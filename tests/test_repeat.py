@@ -26,6 +26,7 @@ from voice_livemind.events import Clock, EventBus, InferenceAborted
 from voice_livemind.livemind.config import SessionConfig
 from voice_livemind.livemind.session import LiveMindSession
 from voice_livemind.server.protocol import event_message
+from voice_livemind.server.wires import PcmWire
 from voice_livemind.voice.pipeline import VoicePipeline
 from voice_livemind.voice.repeat import REPEAT_LINE, RepeatConfig, RepeatRequested
 
@@ -255,3 +256,11 @@ def test_the_terminal_shows_why_the_turn_was_not_answered():
     shown = view.console.export_text()
     assert "too uncertain (confidence 0.31 < 0.60): not answered" in shown
     assert "Assistant: Again?" in shown
+
+
+def test_the_pcm_wire_tells_a_harness_what_the_assistant_said_instead():
+    request = RepeatRequested(
+        t=4.0, turn=0, text="Say no", confidence=0.31, threshold=0.6, line=REPEAT_LINE
+    )
+    message = json.loads(PcmWire().event(request))
+    assert message == {"type": "transcript", "role": "agent", "text": REPEAT_LINE, "final": True}

@@ -41,7 +41,7 @@ from ..livemind.config import SessionConfig
 from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine
 from ..voice.pipeline import VoicePipeline
-from ..voice.repeat import RepeatConfig
+from ..voice.repeat import RepeatConfig, RepeatRequested
 from .protocol import (
     EndInput,
     ProtocolError,
@@ -386,7 +386,7 @@ class Connection:
     def _watch_turn_length(self, event: Event) -> None:
         """A turn spoken for longer than `max_turn_audio_s` (from its first word to its latest,
         in stream time) is answered as it stands; what follows starts the next turn."""
-        if isinstance(event, InputEnded):
+        if isinstance(event, InputEnded | RepeatRequested):  # the turn is over, answered or not
             self._turn_speech_start = None
         elif isinstance(event, WordsCommitted) and event.words and self.pipeline is not None:
             if self._turn_speech_start is None:
