@@ -2,21 +2,24 @@
 
 Clean input is spoken MMLU questions (sampled with `--seed` from `--questions`, read as the
 spoken benchmark reads them) plus the short latency-benchmark questions, read by both voices
-(piper's neural joe voice and espeak-ng). Bad input is what the assistant should refuse to
-answer, yet Whisper still writes words for:
+(piper's neural joe voice and espeak-ng), and a few short conversational turns read by piper
+("short"). Bad input is what the assistant should refuse to answer, yet Whisper still writes
+words for:
 - reversed: a piper question played backwards (speech-like sound, no words);
 - babble: two piper questions spoken at once, at the same level;
-- noise: a piper question under white noise at `--snr-db` (speech barely audible).
+- noise: a piper question under white noise at `--snr-db` (the speech barely audible).
 
 Each clip goes through the streaming recogniser (the pipeline's, with its default settings,
 fed `--chunk-ms` at a time as fast as it goes); every `UtteranceEnded` is one decision. Per
-utterance the script records the committed words' probabilities and the candidate summaries
-(`voice_livemind.asr.confidence`). The clips are split in two halves by index: the threshold is
-chosen on the even ones (the highest that refuses at most `--max-clean-refused` of the clean
-piper utterances) and the refusal rates are reported on the odd ones (held out).
+utterance the script records the committed words' probabilities and the two candidate
+summaries (`voice_livemind.asr.confidence`: the mean word probability, the share of words
+below 0.5). The clips are split in two halves by index: a threshold is chosen on the even
+ones, and the refusal rates are reported on both halves (the odd one held out) for the
+strictest rule that passes every clean piper utterance of the even half and for fixed
+`--candidates`.
 
-Usage: python benchmarks/transcript_confidence.py [--clips 12] [--seed 7]
-           [--clip-results FILE.jsonl] [--results FILE.md]
+Usage: python benchmarks/transcript_confidence.py [--clips 20] [--seed 7]
+           [--clip-results FILE.jsonl] [--results FILE.md] [--analyse-only]
 `--clip-results` keeps every decoded clip, so a rerun (or an interrupted run) only analyses.
 """
 
@@ -50,8 +53,23 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "data" / "mmlu_test.jsonl"
 if not DATASET.is_file():
     DATASET = Path("/work/shared/data/mmlu_test.jsonl")
-KINDS = ("piper", "espeak", "reversed", "babble", "noise")
-CLEAN = ("piper", "espeak")
+KINDS = ("piper", "espeak", "reversed", "babble", "noise")  # each read from the same questions
+CLEAN = ("piper", "espeak", "short")
+# Short turns, read by piper: a conversation is not all long questions, and a few words give
+# the mean little to average over.
+SHORT_PHRASES = [
+    "Yes.",
+    "No, thank you.",
+    "What time is it?",
+    "Tell me a joke.",
+    "How far away is the moon?",
+    "Stop.",
+    "Can you say that again?",
+    "What is the capital of France?",
+    "Why is the sky blue?",
+    "Thanks, that helps.",
+]
+REPORTED = (*KINDS, "short")
 SUMMARIES = ("mean", "share_low")  # the candidates compared (see `asr.confidence`)
 
 
@@ -61,6 +79,8 @@ def rms(audio: np.ndarray) -> float:
 
 def clip_audio(kind: str, texts: list[str], i: int, snr_db: float) -> np.ndarray:
     """The speech of clip `i` of `kind` (no surrounding silence)."""
+    if kind == "short":
+        return synthesize(SHORT_PHRASES[i], voice="piper")
     text = texts[i]
     if kind in CLEAN:
         return synthesize(text, voice=kind)
@@ -103,28 +123,29 @@ def decode_clip(model, audio: np.ndarray, chunk_ms: int) -> list[dict]:
 def run(args: argparse.Namespace, done: dict[tuple[str, int], dict]) -> None:
     texts = dataset_questions(str(args.questions), args.clips, args.seed) + BENCH_QUESTIONS
     model = load_whisper(None)
+    plan = [(kind, i, text) for i, text in enumerate(texts) for kind in KINDS]
+    plan += [("short", i, text) for i, text in enumerate(SHORT_PHRASES)]
     with open(args.clip_results, "a", encoding="utf-8") as out:
-        for i, text in enumerate(texts):
-            for kind in KINDS:
-                if (kind, i) in done:
-                    continue
-                started = time.perf_counter()
-                audio = clip_audio(kind, texts, i, args.snr_db)
-                utterances = decode_clip(model, audio, args.chunk_ms)
-                transcript = " ".join(u["text"] for u in utterances)
-                row = {
-                    "kind": kind,
-                    "index": i,
-                    "reference": text,
-                    "transcript": transcript,
-                    "wer": word_errors(text, transcript).rate if kind in CLEAN else None,
-                    "utterances": utterances,
-                    "seconds": round(time.perf_counter() - started, 2),
-                }
-                done[(kind, i)] = row
-                out.write(json.dumps(row) + "\n")
-                out.flush()
-                print(f"{kind:8} {i:2} {row['seconds']:5.1f}s {transcript[:70]!r}", file=sys.stderr)
+        for kind, i, text in plan:
+            if (kind, i) in done:
+                continue
+            started = time.perf_counter()
+            audio = clip_audio(kind, texts, i, args.snr_db)
+            utterances = decode_clip(model, audio, args.chunk_ms)
+            transcript = " ".join(u["text"] for u in utterances)
+            row = {
+                "kind": kind,
+                "index": i,
+                "reference": text,
+                "transcript": transcript,
+                "wer": word_errors(text, transcript).rate if kind in CLEAN else None,
+                "utterances": utterances,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            done[(kind, i)] = row
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(f"{kind:8} {i:2} {row['seconds']:5.1f}s {transcript[:70]!r}", file=sys.stderr)
 
 
 def utterance_rows(rows: list[dict]) -> list[dict]:
@@ -189,7 +210,7 @@ def refusal_row(label: str, rule: tuple[str, float], utts: list[dict]) -> str:
     for half in (False, True):
         rows = [u for u in utts if u["held_out"] is half]
         counts = []
-        for kind in KINDS:
+        for kind in REPORTED:
             k = [u for u in rows if u["kind"] == kind]
             counts.append(f"{refused(k, rule)}/{len(k)}")
         cells.append(" · ".join(counts))
@@ -208,7 +229,7 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
         "| share of words < 0.5: median / max | WER |",
         "|---|---|---|---|---|",
     ]
-    for kind in KINDS:
+    for kind in REPORTED:
         k = [u for u in utts if u["kind"] == kind]
         low = [u["share_low"] for u in k] or [0.0]
         clips = [r for r in rows if r["kind"] == kind]
@@ -228,7 +249,7 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
     rules += [(f"fixed {t:.2f}", ("mean", t)) for t in args.candidates]
     lines += [
         "",
-        "Refused utterances (" + " · ".join(KINDS) + "):",
+        "Refused utterances (" + " · ".join(REPORTED) + "):",
         "",
         "| rule | refuses | calibration half (even clips) | held-out half (odd clips) |",
         "|---|---|---|---|",
@@ -239,7 +260,7 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=12, help="MMLU questions per kind")
+    parser.add_argument("--clips", type=int, default=20, help="MMLU questions per kind")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--questions", type=Path, default=DATASET)
     parser.add_argument("--snr-db", type=float, default=-5.0)

@@ -87,7 +87,8 @@ ECHO_TAIL_S = 0.3
 
 
 class VoicePipeline:
-    """Runs one conversation: every utterance with words in it becomes an answered turn.
+    """Runs one conversation: every utterance with words in it becomes a turn, answered or,
+    with `repeat`, asked for again.
 
     `barge_in=False`: the input is ignored while the answer is spoken (see the module docstring).
     `repeat`: when to ask the user to say it again instead of answering (None: never).
