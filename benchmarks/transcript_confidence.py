@@ -48,6 +48,7 @@ from voice_livemind.asr import (
 from voice_livemind.asr.confidence import LOW_PROBABILITY, transcript_confidence
 from voice_livemind.asr.wer import WordErrors, word_errors
 from voice_livemind.audio.speech_samples import BENCH_QUESTIONS, synthesize, with_silence
+from voice_livemind.voice.repeat import RepeatConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "data" / "mmlu_test.jsonl"
@@ -166,21 +167,26 @@ def utterance_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def refused(rows: list[dict], rule: tuple[str, float]) -> int:
-    """Utterances a rule refuses: ("mean", t) refuses a mean word probability below t,
-    ("share_low", t) a share of uncertain words above t."""
-    summary, threshold = rule
+Rule = tuple[str, float, int]  # (summary, threshold, fewest words an utterance is judged at)
+
+
+def refused(rows: list[dict], rule: Rule) -> int:
+    """Utterances a rule refuses: ("mean", t, n) refuses a mean word probability below t,
+    ("share_low", t, n) a share of uncertain words above t; either only at n words or more
+    (`RepeatConfig.min_words`)."""
+    summary, threshold, min_words = rule
+    judged = [r for r in rows if r["words"] >= min_words]
     if summary == "mean":
-        return sum(r["mean"] < threshold for r in rows)
-    return sum(r["share_low"] > threshold for r in rows)
+        return sum(r["mean"] < threshold for r in judged)
+    return sum(r["share_low"] > threshold for r in judged)
 
 
-def choose(rows: list[dict], summary: str, max_clean_refused: int) -> tuple[str, float]:
+def choose(rows: list[dict], summary: str, max_clean_refused: int, min_words: int) -> Rule:
     """The strictest rule refusing at most `max_clean_refused` clean piper utterances."""
     clean = [r for r in rows if r["kind"] == "piper"]
     grid = [round(x * 0.01, 2) for x in range(0, 101)]
-    ok = [t for t in grid if refused(clean, (summary, t)) <= max_clean_refused]
-    return summary, max(ok) if summary == "mean" else min(ok)
+    ok = [t for t in grid if refused(clean, (summary, t, min_words)) <= max_clean_refused]
+    return summary, max(ok) if summary == "mean" else min(ok), min_words
 
 
 def quantiles(values: list[float]) -> str:
@@ -200,12 +206,13 @@ def wer_of(rows: list[dict]) -> str:
     return f"{total.rate:.2f}"
 
 
-def rule_text(rule: tuple[str, float]) -> str:
-    summary, t = rule
-    return f"mean < {t:.2f}" if summary == "mean" else f"share < {LOW_PROBABILITY} above {t:.2f}"
+def rule_text(rule: Rule) -> str:
+    summary, t, min_words = rule
+    text = f"mean < {t:.2f}" if summary == "mean" else f"share < {LOW_PROBABILITY} above {t:.2f}"
+    return text + (f", {min_words}+ words" if min_words > 1 else ", any length")
 
 
-def refusal_row(label: str, rule: tuple[str, float], utts: list[dict]) -> str:
+def refusal_row(label: str, rule: Rule, utts: list[dict]) -> str:
     cells = []
     for half in (False, True):
         rows = [u for u in utts if u["held_out"] is half]
@@ -242,11 +249,13 @@ def report(rows: list[dict], args: argparse.Namespace) -> str:
     rules = [
         (
             f"strictest passing all but {args.max_clean_refused} piper (even)",
-            choose(calibration, s, args.max_clean_refused),
+            choose(calibration, s, args.max_clean_refused, args.min_words),
         )
         for s in SUMMARIES
     ]
-    rules += [(f"fixed {t:.2f}", ("mean", t)) for t in args.candidates]
+    rules += [(f"fixed {t:.2f}", ("mean", t, args.min_words)) for t in args.candidates]
+    default = RepeatConfig()
+    rules += [("the default, judging every length", ("mean", default.min_confidence, 1))]
     lines += [
         "",
         "Refused utterances (" + " · ".join(REPORTED) + "):",
@@ -266,6 +275,7 @@ def main() -> None:
     parser.add_argument("--snr-db", type=float, default=-5.0)
     parser.add_argument("--chunk-ms", type=int, default=1000)
     parser.add_argument("--max-clean-refused", type=int, default=0)
+    parser.add_argument("--min-words", type=int, default=RepeatConfig().min_words)
     parser.add_argument(
         "--candidates",
         type=float,

@@ -48,8 +48,8 @@ def reversed_audio():
     return with_silence(synthesize(QUESTION)[::-1].copy(), before=0.5, after=2.0)
 
 
-def utterance(confidence: float) -> UtteranceEnded:
-    return UtteranceEnded(t=1.0, text="words", audio_t=0.9, start_t=0.1, confidence=confidence)
+def utterance(confidence: float, text: str = "Cyclist rides twelve K") -> UtteranceEnded:
+    return UtteranceEnded(t=1.0, text=text, audio_t=0.9, start_t=0.1, confidence=confidence)
 
 
 # -- the decision, on hand-made figures -------------------------------------------------------
@@ -72,6 +72,13 @@ def test_an_utterance_below_the_threshold_needs_a_repeat():
     assert check.needs_repeat(utterance(0.59))
     assert not check.needs_repeat(utterance(0.6))
     assert not check.needs_repeat(utterance(0.95))
+
+
+def test_a_word_or_two_is_answered_however_unsure_whisper_is():
+    check = RepeatConfig(min_confidence=0.6, min_words=3)
+    assert not check.needs_repeat(utterance(0.38, "Stop."))
+    assert not check.needs_repeat(utterance(0.4, "Yes, please."))
+    assert check.needs_repeat(utterance(0.4, "I'm too much,"))
 
 
 @pytest.mark.parametrize("command", [["demo"], ["replay", "q.wav"], ["listen"], ["serve"]])
