@@ -169,7 +169,7 @@ def run_clip(
             result.log.append({"wall": round(wall, 3), "due": due, **event.to_dict()})
             if event.type == "words_committed":
                 committed.append(event.text)
-                result.lags.extend(wall - end for _start, end, _text in event.words)
+                result.lags.extend(wall - word[1] for word in event.words)
                 if event.words:  # (not the final full stop released at the utterance end)
                     result.last_commit_after_speech_s = wall - true_end
             elif event.type == "utterance_ended":

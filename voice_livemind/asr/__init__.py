@@ -1,7 +1,8 @@
 """Streaming speech recognition: frames in, committed words and utterance ends out.
 
 `vad` gates speech, `decoder` runs Whisper on a buffer, `agreement` decides what is final,
-`recognizer` holds the policy that ties them together; `events` is what comes out; `wer` scores
+`recognizer` holds the policy that ties them together; `confidence` sums up Whisper's word
+probabilities; `events` is what comes out; `wer` scores
 transcripts (`from voice_livemind.asr.wer import wer`: the module shares the function's name).
 Names are imported lazily, so the pure parts (`agreement`, `wer`) need neither faster-whisper
 nor onnxruntime.
@@ -16,6 +17,8 @@ _EXPORTS = {
     "LocalAgreement": "agreement",
     "Word": "agreement",
     "join_words": "agreement",
+    "TranscriptConfidence": "confidence",
+    "transcript_confidence": "confidence",
     "DecoderConfig": "decoder",
     "Hypothesis": "decoder",
     "ShortContextWhisperModel": "decoder",

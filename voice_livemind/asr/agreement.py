@@ -29,11 +29,16 @@ _PUNCT = re.compile(r"[^\w']+|(?<!\w)'|'(?!\w)")
 
 @dataclass(frozen=True)
 class Word:
-    """One recognised word; times in seconds of the audio stream (or of a buffer, before offset)."""
+    """One recognised word; times in seconds of the audio stream (or of a buffer, before offset).
+
+    `probability` is Whisper's own confidence in the word (the mean probability of its tokens);
+    agreement ignores it, the recogniser passes it on (see `confidence.py`).
+    """
 
     start: float
     end: float
     text: str
+    probability: float = 1.0
 
     def shifted(self, offset: float) -> Word:
         """The same word `offset` seconds later (buffer time to stream time)."""

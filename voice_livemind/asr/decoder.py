@@ -173,7 +173,10 @@ class WhisperDecoder:
                 continue
             if is_hallucination(segment.text):
                 continue
-            words.extend(Word(w.start, w.end, _clean(w.word)) for w in segment.words or [])
+            words.extend(
+                Word(w.start, w.end, _clean(w.word), float(w.probability))
+                for w in segment.words or []
+            )
         # Bare punctuation ("." "...") is no word; committed, it ends up in later prompts, and a
         # prompt ending in ". ." makes Whisper answer with another "." and stop.
         return cut_loops([w for w in words if any(c.isalnum() for c in w.text)])

@@ -14,7 +14,8 @@ from typing import ClassVar
 
 from ..events import Event
 
-TimedWord = tuple[float, float, str]  # (start, end, text), stream seconds
+# (start, end, text, probability): stream seconds, and Whisper's confidence in the word (0-1)
+TimedWord = tuple[float, float, str, float]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,12 +74,15 @@ class WordsCommitted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class UtteranceEnded(Event):
-    """The utterance is over and fully committed: `text` is its final transcript."""
+    """The utterance is over and fully committed: `text` is its final transcript, and
+    `confidence` how sure Whisper was of it (the mean probability of its words; see
+    `confidence.py`)."""
 
     type: ClassVar[str] = "utterance_ended"
     text: str
     audio_t: float  # stream time where speech ended
     start_t: float  # stream time where speech started
+    confidence: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)

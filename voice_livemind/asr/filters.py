@@ -85,7 +85,7 @@ def _aligned_copy(copies: Sequence[Sequence[Word]]) -> list[Word]:
     for position in zip(*copies, strict=True):
         word = max(position, key=lambda w: w.end - w.start)  # the first one on a tie
         start = max(word.start, kept[-1].end) if kept else word.start
-        kept.append(Word(start, max(start, word.end), position[0].text))
+        kept.append(Word(start, max(start, word.end), position[0].text, word.probability))
     return kept
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..events import Event
 from .agreement import LocalAgreement, Word, join_words
+from .confidence import transcript_confidence
 from .decoder import DecoderConfig, Hypothesis, WhisperDecoder
 from .events import (
     AsrDecoded,
@@ -335,8 +336,15 @@ class StreamingRecognizer:
         text = self._utterance_text
         if text:  # noise the VAD let through but Whisper found no words in is no utterance
             start_t = self._start_t or 0.0
+            sureness = transcript_confidence(w.probability for w in self._utterance_words)
             events.append(
-                UtteranceEnded(t=self.stream_t, text=text, audio_t=speech_end_t, start_t=start_t)
+                UtteranceEnded(
+                    t=self.stream_t,
+                    text=text,
+                    audio_t=speech_end_t,
+                    start_t=start_t,
+                    confidence=sureness.mean_probability,
+                )
             )
             self._history = f"{self._history} {text}".strip()[-10 * _PROMPT_CHARS :]
         self._reset_utterance()
@@ -354,7 +362,7 @@ class StreamingRecognizer:
         return [
             WordsCommitted(
                 t=self.stream_t,
-                words=tuple((w.start, w.end, w.text) for w in words),
+                words=tuple((w.start, w.end, w.text, w.probability) for w in words),
                 text=self._utterance_text[len(before) :],
                 committed_text=self._utterance_text,
                 reason=reason,

@@ -29,6 +29,7 @@ from ..events import (
     SpeculationStarted,
 )
 from ..livemind.session import TurnResult
+from ..voice.repeat import RepeatRequested
 
 if TYPE_CHECKING:
     from ..voice.metrics import VoiceTurn
@@ -112,6 +113,13 @@ class TerminalView:
                 self._line(
                     f"  [{event.t:6.2f}s] speculative answer dropped ({event.reason})", "dim"
                 )
+            case RepeatRequested():
+                self._line(
+                    f"  [{event.t:6.2f}s] transcript too uncertain (confidence "
+                    f"{event.confidence:.2f} < {event.threshold:.2f}): not answered",
+                    "yellow",
+                )
+                self._line(f"Assistant: {event.line}", "green bold")
             case TtsFirstAudio():
                 self._line(f"  [{event.t:6.2f}s] speaking", "dim")
 

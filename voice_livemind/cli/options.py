@@ -11,6 +11,7 @@ from ..livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig, Specu
 from ..livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION, PromptFormat
 from ..livemind.segmenter import Granularity
 from ..llm.base import ChatEngine, SamplingSettings
+from ..voice.repeat import RepeatConfig
 
 DEFAULTS = SessionConfig()
 
@@ -133,6 +134,28 @@ def add_endpointing_args(parser: argparse.ArgumentParser | argparse._ArgumentGro
         help="how a turn ends: the VAD's fixed silence, or a silence chosen per pause from "
         "Smart Turn, the transcript and LiveMind's state (the fixed one as fallback)",
     )
+
+
+def add_repeat_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """When the spoken assistant asks the user to say it again."""
+    parser.add_argument(
+        "--repeat-below",
+        type=float,
+        default=RepeatConfig().min_confidence,
+        metavar="P",
+        help="ask the user to say it again, instead of answering, when the mean probability "
+        "Whisper gives the words of an utterance is below P (0 to 1; 0 turns this off)",
+    )
+
+
+def repeat_config(args: argparse.Namespace) -> RepeatConfig:
+    """The repeat check `--repeat-below` sets (a bad value: a one-line error)."""
+    try:
+        return RepeatConfig(min_confidence=args.repeat_below)
+    except ValueError:
+        raise ValueError(
+            f"--repeat-below must be between 0 and 1, got {args.repeat_below}"
+        ) from None
 
 
 def whisper_options(args: argparse.Namespace) -> dict[str, object]:

@@ -19,8 +19,10 @@ from ..server.access import TOKEN_ENV, AccessPolicy, is_loopback
 from .options import (
     add_asr_args,
     add_common_args,
+    add_repeat_args,
     add_tts_args,
     open_engines,
+    repeat_config,
     session_config,
     whisper_options,
 )
@@ -53,6 +55,7 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--answer-instruction", default="", help="appended to the final step")
     serve.add_argument("--verbose", action="store_true", help="log sessions opening and closing")
     add_asr_args(serve)
+    add_repeat_args(serve)
     add_tts_args(serve)
     add_common_args(serve)
 
@@ -89,6 +92,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             whisper=whisper_options(args),
             tts=args.tts,
             speech=not args.no_speech,
+            repeat=repeat_config(args),
         )
         limits = Limits(max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout)
         if not stop.is_set():

@@ -18,13 +18,16 @@ from ..events import Clock, EventBus, JsonlLog
 from ..livemind.samples import MULTIPLE_CHOICE_INSTRUCTION
 from ..voice.metrics import VoiceTurn
 from ..voice.pipeline import VoicePipeline
+from ..voice.repeat import RepeatRequested
 from .console import hide_library_warnings, output_hidden
 from .options import (
     add_asr_args,
     add_common_args,
     add_endpointing_args,
+    add_repeat_args,
     add_tts_args,
     open_engines,
+    repeat_config,
     session_config,
     whisper_options,
 )
@@ -63,6 +66,7 @@ def add_voice_parsers(commands: argparse._SubParsersAction) -> None:
             f"{STARTUP_LOG.name} in the cache folder)",
         )
         add_asr_args(parser)
+        add_repeat_args(parser)
         add_tts_args(parser)
         add_common_args(parser)
 
@@ -122,6 +126,7 @@ async def run_voice(args: argparse.Namespace) -> int:
     clock, bus = Clock(), EventBus()
     speaker = _speaker(args, clock, bus, DEMO_ANSWER_WAV if args.command == "demo" else None)
     endpointing, smart_turn, asr_config = _endpointing(args)
+    repeat = repeat_config(args)
     with contextlib.nullcontext() if args.verbose else output_hidden(STARTUP_LOG):
         started = time.monotonic()
         recognizer = await asyncio.to_thread(
@@ -155,6 +160,7 @@ async def run_voice(args: argparse.Namespace) -> int:
             barge_in=_barge_in(args, speaker),
             endpointing=endpointing,
             smart_turn=smart_turn,
+            repeat=repeat,
         )
         turns = await pipeline.run(aiter(source))
     finally:
@@ -167,7 +173,7 @@ async def run_voice(args: argparse.Namespace) -> int:
         for e in (engine, answer_engine):
             if e is not None:
                 await e.close()
-    _report(args, view, turns)
+    _report(args, view, turns, pipeline.repeats)
     return 0
 
 
@@ -207,12 +213,20 @@ def demo_audio() -> str:
     return str(resources.files("voice_livemind") / "data" / DEMO_AUDIO)
 
 
-def _report(args: argparse.Namespace, view: Any, turns: list[VoiceTurn]) -> None:
+def _report(
+    args: argparse.Namespace, view: Any, turns: list[VoiceTurn], repeats: list[RepeatRequested]
+) -> None:
     if args.json:
-        # Every turn of the input, in order (a file may hold several utterances).
-        print(json.dumps({"mode": args.mode, "turns": [turn.to_dict() for turn in turns]}))
+        # Every turn of the input, in order (a file may hold several utterances), and the
+        # utterances that were not answered because the transcript was too uncertain.
+        report = {
+            "mode": args.mode,
+            "turns": [turn.to_dict() for turn in turns],
+            "repeats": [repeat.to_dict() for repeat in repeats],
+        }
+        print(json.dumps(report))
         return
-    if not turns:
+    if not turns and not repeats:
         view.console.print("no speech heard: nothing to answer", style="yellow")
     for turn in turns:
         view.voice_summary(turn, args.mode)

@@ -693,6 +693,22 @@ class LiveMindSession:
         self._answer_stop.set()
         return True
 
+    async def discard_turn(self, reason: str) -> None:
+        """Forget this turn's input unanswered (it was noise, or the user is asked to say it
+        again): the inference in flight and the prepared answers are aborted with `reason`,
+        its inferences are dropped, nothing of it enters the history, and the session is
+        ready for the next turn."""
+        if self._ended:
+            raise RuntimeError("input has ended for this turn: it is being answered")
+        self._ended = True  # nothing more is thought about this input
+        self.discard_speculation(reason)
+        if self._thinker is not None:
+            self._thinker.cancel(reason)
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._thinker
+        self._next_turn()
+
     def _next_turn(self) -> None:
         self.turn += 1
         self.memory.clear()

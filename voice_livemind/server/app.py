@@ -21,6 +21,7 @@ from ..asr.recognizer import RecognizerConfig
 from ..audio.errors import AudioError
 from ..livemind.config import SessionConfig
 from ..llm.base import ChatEngine, EngineError
+from ..voice.repeat import RepeatConfig
 from .access import AccessPolicy
 from .connection import Connection, Limits, SharedModels
 
@@ -122,10 +123,12 @@ def load_shared(
     whisper: dict[str, Any] | None = None,
     speech: bool = True,
     tts: str = "auto",
+    repeat: RepeatConfig | None = None,
 ) -> SharedModels:
     """Load Whisper and TTS once for every session (blocking: call before serving).
 
-    `whisper`: keyword arguments of `load_whisper` (device, compute type, threads)."""
+    `whisper`: keyword arguments of `load_whisper` (device, compute type, threads); `repeat`:
+    when a session asks the user to say it again (None: never)."""
     from ..asr.models import load_whisper
     from ..audio.tts import SpeechSynthesizer
 
@@ -144,6 +147,7 @@ def load_shared(
         synthesizer=synthesizer,
         answer_engine=answer_engine,
         recognizer_config=recognizer_config,
+        repeat=repeat,
     )
 
 

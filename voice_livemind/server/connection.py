@@ -41,6 +41,7 @@ from ..livemind.config import SessionConfig
 from ..livemind.session import LiveMindSession
 from ..llm.base import ChatEngine
 from ..voice.pipeline import VoicePipeline
+from ..voice.repeat import RepeatConfig, RepeatRequested
 from .protocol import (
     EndInput,
     ProtocolError,
@@ -69,6 +70,7 @@ class SharedModels:
     synthesizer: Synthesizer | None = None  # None: answers are not spoken
     answer_engine: ChatEngine | None = None
     recognizer_config: RecognizerConfig = dataclasses.field(default_factory=RecognizerConfig)
+    repeat: RepeatConfig | None = None  # when to ask the user to say it again (None: never)
     # Whisper's model is shared: one thread decodes for every connection, in arrival order.
     asr_executor: concurrent.futures.Executor = dataclasses.field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asr")
@@ -323,7 +325,7 @@ class Connection:
         )
         recognizer = StreamingRecognizer(shared.decoder, shared.recognizer_config)
         self.pipeline = VoicePipeline(
-            recognizer, session, speaker, asr_executor=shared.asr_executor
+            recognizer, session, speaker, asr_executor=shared.asr_executor, repeat=shared.repeat
         )
         events = bus.subscribe()
         self._listening = asyncio.create_task(self._listen(self.pipeline))
@@ -384,7 +386,7 @@ class Connection:
     def _watch_turn_length(self, event: Event) -> None:
         """A turn spoken for longer than `max_turn_audio_s` (from its first word to its latest,
         in stream time) is answered as it stands; what follows starts the next turn."""
-        if isinstance(event, InputEnded):
+        if isinstance(event, InputEnded | RepeatRequested):  # the turn is over, answered or not
             self._turn_speech_start = None
         elif isinstance(event, WordsCommitted) and event.words and self.pipeline is not None:
             if self._turn_speech_start is None:

@@ -14,6 +14,8 @@ Client -> server (JSON text frames, each with a `type`):
 
 Server -> client: the pipeline's events as JSON (`Event.to_dict()`: `type`, `t`, `turn`, ...),
 plus `ready`, `tts_audio` (base64 PCM16 of one spoken sentence) and `error` with `code`.
+An utterance too uncertain to answer gets `repeat_requested` (`text`, its `confidence`, the
+`threshold`, and the `line` the assistant says instead) in place of `input_ended` and the answer.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@
   little-endian mono PCM at 16 kHz; and three kinds of JSON text message out:
   `{"type": "clear"}` when the client must drop the answer audio it has not played yet
   (barge-in), `{"type": "transcript", "role": "user", "text": ..., "final": true}` per user
-  utterance (and `"role": "agent"` per answer), and `{"type": "error", ...}` as on `json`.
+  utterance (and `"role": "agent"` per answer, or per request to repeat), and `{"type": "error",
+  ...}` as on `json`.
   No other event is sent: such clients play audio, they do not read LiveMind's events.
 
 A client picks `pcm` with the query parameter (`/ws?wire=pcm`: no start message needed, the
@@ -28,6 +29,7 @@ from ..audio.events import SpeechInterrupted
 from ..audio.frames import SAMPLE_RATE
 from ..audio.sinks import to_pcm16
 from ..events import AnswerDone, ErrorEvent, Event
+from ..voice.repeat import RepeatRequested
 from .protocol import ProtocolError, audio_message, event_message
 
 WIRES = ("json", "pcm")
@@ -75,6 +77,8 @@ class PcmWire:
             return _transcript("user", event.text)
         if isinstance(event, AnswerDone) and event.text.strip():
             return _transcript("agent", event.text)
+        if isinstance(event, RepeatRequested):  # said in place of an answer
+            return _transcript("agent", event.line)
         if isinstance(event, ErrorEvent):
             return json.dumps({"type": "error", "message": event.message})
         return None

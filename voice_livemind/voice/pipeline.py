@@ -14,6 +14,10 @@ text generated so far stays in the conversation history, and the new words reach
 at once instead of after the whole answer. Every answered turn ends with a `TurnSummary` event:
 the latency summary, from the turn's events.
 
+With `repeat` set, an utterance whose transcript Whisper was too unsure of (`repeat.py`) is not
+answered: the session forgets the turn, a `RepeatRequested` event says so, and the assistant asks
+the user, through the speaker, to say it again.
+
 Barge-in needs input that does not hear the output: headphones, a client with echo cancellation
 (a browser), a file. A microphone next to loudspeakers hears the answer itself, which would
 interrupt the answer and come back as the user's next turn; `barge_in=False` makes the pipeline
@@ -73,6 +77,7 @@ from ..turn.livemind_state import LiveMindState
 from ..turn.transcript import transcript_signals
 from .barge_in import BargeInDetector
 from .metrics import AudioArrivals, TurnSummary, VoiceTurn, measure_turn
+from .repeat import RepeatConfig, RepeatRequested
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +87,11 @@ ECHO_TAIL_S = 0.3
 
 
 class VoicePipeline:
-    """Runs one conversation: every utterance with words in it becomes an answered turn.
+    """Runs one conversation: every utterance with words in it becomes a turn, answered or,
+    with `repeat`, asked for again.
 
     `barge_in=False`: the input is ignored while the answer is spoken (see the module docstring).
+    `repeat`: when to ask the user to say it again instead of answering (None: never).
     """
 
     def __init__(
@@ -97,6 +104,7 @@ class VoicePipeline:
         barge_in: bool = True,
         endpointing: EndpointingConfig | None = None,
         smart_turn: SmartTurn | None = None,
+        repeat: RepeatConfig | None = None,
     ) -> None:
         self.recognizer = recognizer
         self.session = session
@@ -107,6 +115,8 @@ class VoicePipeline:
         self.bus = session.bus
         self.clock = session.clock
         self.turns: list[VoiceTurn] = []
+        self.repeat = repeat if repeat is not None and repeat.min_confidence > 0.0 else None
+        self.repeats: list[RepeatRequested] = []  # the turns not answered, in order
         # Whisper is not thread-safe and its work must stay in order: one worker.
         self._owns_asr_thread = asr_executor is None
         self._asr_thread = asr_executor or concurrent.futures.ThreadPoolExecutor(
@@ -234,7 +244,11 @@ class VoicePipeline:
                 and self.session.text.strip()
                 and not self.answering  # already ended (typed `end`, a cap): one answer a turn
             ):
-                self._answering = asyncio.create_task(self._answer())
+                if self.repeat is not None and self.repeat.needs_repeat(event):
+                    self._drain_log()  # its events belong to no answered turn's figures
+                    self._answering = asyncio.create_task(self._ask_to_repeat(event))
+                else:
+                    self._answering = asyncio.create_task(self._answer())
             elif isinstance(event, SpeechPaused) and self._answering is None:
                 # If this pause is the end, the answer's first sentence is then ready to play.
                 prepare = self.speaker.prepare_first_sentence if self.speaker else None
@@ -299,6 +313,24 @@ class VoicePipeline:
             # The rest of the answer would go unheard, and the new words wait for it.
             self.session.interrupt_answer()
 
+    async def _ask_to_repeat(self, utterance: UtteranceEnded) -> None:
+        """The transcript is too uncertain to answer: forget the turn, ask for it again."""
+        assert self.repeat is not None
+        turn = self.session.turn
+        request = RepeatRequested(
+            t=self.clock.now(),
+            turn=turn,
+            text=self.session.text,
+            confidence=round(utterance.confidence, 4),
+            threshold=self.repeat.min_confidence,
+            line=self.repeat.line,
+        )
+        self.repeats.append(request)
+        self.bus.publish(request)
+        await self.session.discard_turn("repeat requested")
+        if self.speaker is not None:
+            await self.speaker.speak(_one_line(self.repeat.line), turn)
+
     async def _answer(self) -> None:
         deltas = self.bus.subscribe()
         speaking = (
@@ -330,6 +362,10 @@ class VoicePipeline:
             if event is not None:
                 events.append(event)
         return events
+
+
+async def _one_line(text: str) -> AsyncIterator[str]:
+    yield text
 
 
 async def _answer_text(queue: asyncio.Queue[Event | None]) -> AsyncIterator[str]:

@@ -74,6 +74,16 @@ const handlers = {
     setTranscript("", "");
     sent = "";
   },
+  // Too uncertain to answer: the turn is dropped and the assistant asks for it again.
+  repeat_requested: (m) => {
+    dropAudio = false;
+    addAction("aborted", `not answered: transcript too uncertain (${m.confidence.toFixed(2)} < ${m.threshold})`);
+    addTurn(m.text);
+    answerItem.classList.add("repeat");
+    answerItem.textContent = m.line;
+    answerItem = null;
+    setTranscript("", "");
+  },
   answer_delta: (m) => { if (answerItem) answerItem.textContent += m.text; },
   answer_done: (m) => { if (answerItem) answerItem.textContent = m.text; },
   tts_audio: (m) => { if (!dropAudio && $("speech").checked) play(m); },
