@@ -37,7 +37,7 @@ def test_the_ways_people_write_options_all_parse(text):
 def test_the_sample_question_offers_its_four_options():
     options = parse_options(SAMPLE_QUESTION)
     assert [o.label for o in options] == ["A", "B", "C", "D"]
-    assert options[2] == Option("C", "1 hour 50 minutes")
+    assert options[1] == Option("B", "honey")
 
 
 @pytest.mark.parametrize(

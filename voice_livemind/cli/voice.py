@@ -32,7 +32,7 @@ from .options import (
     whisper_options,
 )
 
-DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by espeak-ng, in voice_livemind/data
+DEMO_AUDIO = "sample_question.flac"  # SAMPLE_QUESTION read by piper, in voice_livemind/data
 DEMO_ANSWER_WAV = "runs/demo_answer.wav"
 # Silence added after a file so the end of the utterance can be detected after its last word.
 TRAILING_SILENCE_S = 2.0
