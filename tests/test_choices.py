@@ -85,3 +85,19 @@ def test_the_spoken_choice_names_the_label_and_the_option():
     # ... and the benchmark's reader reads the letter back from it.
     assert extract_answer("B: frequent muscle contractions.", "ABCD") == "B"
     assert extract_answer("Note: B is wrong", "ABCD") is None
+
+
+@pytest.mark.parametrize(
+    "transcript",
+    [
+        # As Whisper writes options read aloud: lower-case letters, commas, no colons.
+        "What causes it? option a the levels of prostaglandin Option B, increased oxygen "
+        "supply option C. nerve endings option d, frequent contractions",
+        "Scenario two. option a wrong option b wrong not wrong option C not wrong option d "
+        "not wrong not wrong",
+    ],
+)
+def test_options_read_aloud_parse_from_their_transcript(transcript):
+    options = parse_options(transcript)
+    assert [o.label for o in options] == ["A", "B", "C", "D"]
+    assert options[0].text.startswith(("the levels", "wrong"))

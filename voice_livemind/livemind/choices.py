@@ -1,7 +1,7 @@
 """Multiple-choice questions: the options a question offers, and the letter a reply states.
 
 `parse_options` reads the options out of the question text itself, as typed or transcribed
-("(A) 1 hour", "(A): 1 hour", "Option A: 1 hour", "A. 1 hour"), so the assistant and the
+("(A) 1 hour", "(A): 1 hour", "Option A: 1 hour", "option a 1 hour", "A. 1 hour"), so the assistant and the
 benchmarks find the same labels the same way. The final step constrains its answer letter to
 those labels (`letter_regex`); `extract_answer` reads the letter a free reply states; and
 `spoken_choice` says the chosen option as a person would ("B: 1 hour 20 minutes").
@@ -45,7 +45,8 @@ class Option:
 # where the option's text does.
 _OPTION_MARKERS = (
     re.compile(r"\((?P<label>[A-J])\)[ \t]*:?[ \t]*"),  # "(A) x", "(A): x"
-    re.compile(r"\b(?i:option)[ \t]+(?P<label>[A-J])\b[ \t]*[:,.)\-]?[ \t]*"),  # "Option A: x"
+    # "Option A: x", and as speech recognisers write it: "option a x", "option B, x"
+    re.compile(r"\b(?i:option)[ \t]+(?P<label>[A-Ja-j])\b[ \t]*[:,.)\-]?[ \t]*"),
     re.compile(r"(?:^|(?<=\s))(?P<label>[A-J])[.)][ \t]+"),  # "A. x", "A) x"
 )
 
@@ -61,7 +62,7 @@ def parse_options(text: str) -> tuple[Option, ...]:
     for marker in _OPTION_MARKERS:
         runs: list[list[re.Match[str]]] = []
         for match in marker.finditer(text):
-            label = match.group("label")
+            label = match.group("label").upper()
             for run in runs:  # an option may quote other labels: "(C): (A) and (B) both"
                 if len(run) < len(LABELS) and label == LABELS[len(run)]:
                     run.append(match)
@@ -77,7 +78,7 @@ def parse_options(text: str) -> tuple[Option, ...]:
             body = text[match.end() : end]
             if after is None:
                 body = body.split("\n", 1)[0]
-            options.append(Option(match.group("label"), _clean_option(body)))
+            options.append(Option(match.group("label").upper(), _clean_option(body)))
         best = tuple(options)
     return best
 
