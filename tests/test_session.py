@@ -961,3 +961,17 @@ async def test_a_revision_aborts_only_the_inference_that_read_the_changed_text()
     await wait_until(lambda: settled(session, engine))
     assert engine.inference_calls[1].last_user == S1 + S2.replace("300", "200")
     await session.close()
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_livemind_s_free_reply_to_a_choice_is_kept_short_the_baseline_s_is_not(mode):
+    """LiveMind's last step only names the answer; a model that rambles there is cut at
+    CHOICE_REPLY_MAX_TOKENS and asked for its letter. The chain of thought keeps its budget."""
+    from voice_livemind.livemind.session import CHOICE_REPLY_MAX_TOKENS
+
+    engine = ScriptedEngine(reasoning_then_letter("It is fast. The answer is (B)."))
+    session = LiveMindSession(engine, config(mode=mode, answer_prefix=""))
+    session.feed(CHOICE_QUESTION)
+    await session.end()
+    budget = engine.answer_calls[0].settings.max_tokens
+    assert budget == (CHOICE_REPLY_MAX_TOKENS if mode is Mode.LIVEMIND else 256)

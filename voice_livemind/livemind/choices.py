@@ -1,10 +1,10 @@
 """Multiple-choice questions: the options a question offers, and the letter a reply states.
 
 `parse_options` reads the options out of the question text itself, as typed or transcribed
-("(A) 1 hour", "(A): 1 hour", "Option A: 1 hour", "option a 1 hour", "A. 1 hour"), so the assistant and the
-benchmarks find the same labels the same way. The final step constrains its answer letter to
-those labels (`letter_regex`); `extract_answer` reads the letter a free reply states; and
-`spoken_choice` says the chosen option as a person would ("B: 1 hour 20 minutes").
+("(A) 1 hour", "(A): 1 hour", "Option A: 1 hour", "option a 1 hour", "A. 1 hour"), so the
+assistant and the benchmarks find the same labels the same way. The final step constrains its
+answer letter to those labels (`letter_regex`); `extract_answer` reads the letter a free reply
+states; and `spoken_choice` says the chosen option as a person would ("B: 1 hour 20 minutes").
 
 `extract_answer` tries answer patterns from most to least explicit and, within a pattern,
 takes the last answer stated: replies often revise themselves ("I first thought A... The

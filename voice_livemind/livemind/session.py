@@ -85,6 +85,10 @@ E = TypeVar("E")
 LETTER_SETTINGS = SamplingSettings(max_tokens=3)
 # Room the letter continuation needs beyond the reply: the request text plus the letter.
 LETTER_RESERVE_TOKENS = 16
+# LiveMind's free final reply to a question with options: it names the answer (or weighs the
+# options in a sentence or two, `WEIGH_INSTRUCTION`); a small model that rambles instead is cut
+# here and asked for its letter, so the last step stays short whatever the answer budget.
+CHOICE_REPLY_MAX_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -575,6 +579,9 @@ class LiveMindSession:
         if labels and prefix:
             closing = ")" if prefix.endswith("(") else ""
             settings = replace(LETTER_SETTINGS, regex=letter_regex(labels, closing))
+        elif labels and cfg.mode is Mode.LIVEMIND:
+            budget = min(settings.max_tokens, CHOICE_REPLY_MAX_TOKENS)
+            settings = replace(settings, max_tokens=budget)
         spoken = cfg.answer_style is AnswerStyle.SPOKEN
         say = SpokenText() if spoken and not options else None
         parts = [prefix]
