@@ -1,6 +1,6 @@
 """Rebuild voice_livemind/data/sample_question.flac: the sample question read aloud by piper's
-neural voice, the options as a person reads them ("Option A: milk. Option B: ..."), as the spoken
-benchmark reads its questions. piper-tts (GPL) is needed here only, to make the file.
+neural voice, the options asked as a person asks them. piper-tts (GPL) is needed here only, to
+make the file.
 
 .venv/bin/python scripts/make_demo_audio.py
 """
@@ -12,22 +12,23 @@ import av
 import numpy as np
 
 from voice_livemind.audio import SpeechSynthesizer
-from voice_livemind.bench.datasets import Question
-from voice_livemind.bench.spoken import spoken_text
 from voice_livemind.bench.spoken_replay import QUESTION_RATE_WPM, QUESTION_VOICES
 from voice_livemind.livemind.choices import parse_options
-from voice_livemind.livemind.samples import SAMPLE_ANSWER, SAMPLE_QUESTION
+from voice_livemind.livemind.samples import SAMPLE_QUESTION
 
 OUT = Path(__file__).resolve().parent.parent / "voice_livemind" / "data" / "sample_question.flac"
 
 
 def demo_text() -> str:
+    """The question, then its options asked as a person asks them ("Is it option A, milk? ...
+    Or option D, bread?"): tiny.en hears piper's "Option A: milk." as "auction a milk"."""
     options = parse_options(SAMPLE_QUESTION)
     stem = SAMPLE_QUESTION[: SAMPLE_QUESTION.index("Options:")].strip()
-    question = Question(
-        "sample", "sample", "sample", stem, tuple(o.text for o in options), SAMPLE_ANSWER
-    )
-    return spoken_text(question)
+    asked = [f"option {o.label}, {o.text}?" for o in options]
+    asked[0] = "Is it " + asked[0]
+    asked[-1] = "Or " + asked[-1]
+    asked[1:-1] = [a[0].upper() + a[1:] for a in asked[1:-1]]
+    return f"{stem} {' '.join(asked)}"
 
 
 async def main() -> None:
