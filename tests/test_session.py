@@ -975,3 +975,19 @@ async def test_livemind_s_free_reply_to_a_choice_is_kept_short_the_baseline_s_is
     await session.end()
     budget = engine.answer_calls[0].settings.max_tokens
     assert budget == (CHOICE_REPLY_MAX_TOKENS if mode is Mode.LIVEMIND else 256)
+
+
+async def test_a_spoken_choice_stops_generating_once_its_letter_is_stated():
+    """Only "B: <the option>" is said, so the rest of a reply that has answered is not
+    generated: first audio does not wait for it."""
+    reply = "The answer is (B) because a stone is heavier than a feather, as everyone knows."
+    engine = ScriptedEngine(reasoning_then_letter(reply))
+    session = LiveMindSession(engine, config(answer_style=AnswerStyle.SPOKEN))
+    bus = session.bus.subscribe()
+    session.feed(CHOICE_QUESTION)
+    result = await session.end()
+    (call,) = engine.answer_calls
+    assert engine.aborted == [call.request_id]
+    assert result.answer.startswith("B: ")
+    (done,) = [e for e in drain(bus) if isinstance(e, AnswerDone)]
+    assert done.finish_reason == "stop" and not done.letter_extracted

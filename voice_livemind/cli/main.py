@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -44,7 +45,9 @@ async def stopped_by_sigterm(command: Awaitable[T]) -> T:
     handler SIGTERM ends the process at once). `serve` replaces the handler with its own."""
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    # Not the main thread (a test, an embedding program): signals are its owner's business.
+    with contextlib.suppress(RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     return await command
 
 

@@ -106,6 +106,8 @@ def spoken_choice(option: Option) -> str:
 # What may stand between an answer phrase and its letter: spaces, colon, markdown, LaTeX, "(".
 _LEAD = r"(?P<lead>(?:[\s:*_(\[$]|\\boxed\{|\\text(?:bf)?\{|(?i:option|choice)\s)*)"
 _LETTER = r"(?P<letter>[A-Ja-j])"
+# A reply that opens by naming an option, as the assistant says it: "B: frequent contractions".
+_OPENING = re.compile(r"\A\s*(?P<letter>[A-J]):[ \t]")
 _TIERS: tuple[tuple[re.Pattern[str], ...], ...] = (
     (
         re.compile(
@@ -121,7 +123,7 @@ _TIERS: tuple[tuple[re.Pattern[str], ...], ...] = (
         re.compile(r"\*\*\s*\(?(?P<letter>[A-J])\)?[.:]?\s*\*\*"),
         re.compile(r"\((?P<letter>[A-J])\)"),
         re.compile(r"(?i:\b(?:option|choice))\s+\(?(?P<letter>[A-J])\b"),
-        re.compile(r"\A\s*(?P<letter>[A-J]):[ \t]"),
+        _OPENING,
     ),
     (re.compile(r"(?m)^[\s>#*_]*\(?(?P<letter>[A-J])[).:]?[\s*_]*$"),),
 )
@@ -145,6 +147,23 @@ def extract_answer(text: str, letters: Sequence[str]) -> str | None:
         if found:
             return max(found)[1]
     return None
+
+
+def stated_answer(text: str, letters: Sequence[str]) -> str | None:
+    """The letter `text` has already committed to, for a reply that may stop there: an answer
+    statement or label (tiers 1-2), or a reply opening with "B: ...", each followed by more
+    text (so "The answer is B" is not taken before the next token shows it is not "Bob").
+    A letter merely mentioned ("between (A) and (B)") does not count."""
+    valid = {letter.upper() for letter in letters}
+    found = [
+        (match.start("letter"), match.group("letter").upper())
+        for pattern in (*_TIERS[0], *_TIERS[1], _OPENING)
+        for match in pattern.finditer(text)
+        if match.group("letter").upper() in valid
+        and match.end("letter") < len(text)
+        and _stands_alone(text, match)
+    ]
+    return max(found)[1] if found else None
 
 
 def _stands_alone(text: str, match: re.Match[str]) -> bool:

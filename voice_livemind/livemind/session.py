@@ -62,7 +62,14 @@ from ..llm.base import (
     complete,
 )
 from .actions import parse_action
-from .choices import Option, extract_answer, letter_regex, parse_options, spoken_choice
+from .choices import (
+    Option,
+    extract_answer,
+    letter_regex,
+    parse_options,
+    spoken_choice,
+    stated_answer,
+)
 from .config import AnswerStyle, EndPolicy, Mode, SessionConfig
 from .memory import InferenceMemory, common_prefix_len
 from .prompts import (
@@ -586,16 +593,25 @@ class LiveMindSession:
         say = SpokenText() if spoken and not options else None
         parts = [prefix]
         usages: list[Usage] = []
+        # In the spoken style only the chosen option is said: once the reply has stated its
+        # letter, the rest would be generated for nobody, and first audio waits for it.
+        stop_at_letter = spoken and bool(labels) and not prefix
+        stopped = False
         async for chunk in engine.stream(messages, settings, call_id):
-            if chunk.text:
+            if chunk.text and not stopped:
                 text = chunk.text if len(parts) > 1 else prefix + chunk.text
                 parts.append(chunk.text)
                 if say is not None:
                     text = say.feed(text)
                 if text and not (spoken and options):
                     yield Chunk(text=text)
+                if stop_at_letter and stated_answer("".join(parts), labels):
+                    stopped = True
+                    await engine.abort(call_id)  # its usage still arrives, with the stream's end
             if chunk.usage is not None:
                 usages.append(chunk.usage)
+        if stopped and usages:
+            usages[0] = replace(usages[0], finish_reason="stop")  # it said what it had to
         if say is not None and (tail := say.finish()):
             yield Chunk(text=tail)
         reply = "".join(parts)
