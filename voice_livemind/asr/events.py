@@ -89,4 +89,5 @@ class AsrDecoded(Event):
     kind: str  # "update" (cadence) | "pause" (early in a pause: the final pass) | "end"
     buffer_s: float  # seconds of audio decoded
     compute_s: float  # wall seconds it took
+    queued_s: float = 0.0  # wall seconds the stream waited for the shared decoder before it
     next_interval_s: float  # new audio needed before the next cadence decode
