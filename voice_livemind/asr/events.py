@@ -91,3 +91,7 @@ class AsrDecoded(Event):
     compute_s: float  # wall seconds it took
     queued_s: float = 0.0  # wall seconds the stream waited for the shared decoder before it
     next_interval_s: float  # new audio needed before the next cadence decode
+    audio_t: float = 0.0  # stream time of the newest audio fed when it was decoded
+    # Wall seconds from the arrival of that audio to the decode's result: how far recognition
+    # was behind the talker. Stamped by a pipeline that knows when audio arrived (else None).
+    behind_s: float | None = None

@@ -264,6 +264,7 @@ class StreamingRecognizer:
             compute_s=hyp.compute_s,
             queued_s=queued_s,
             next_interval_s=self._interval,
+            audio_t=self.stream_t,
         )
         return Hypothesis(tuple(words), hyp.compute_s), [metric]
 

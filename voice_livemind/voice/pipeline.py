@@ -51,6 +51,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from ..asr.events import (
+    AsrDecoded,
     SpeechPaused,
     SpeechResumed,
     UtteranceEnded,
@@ -220,7 +221,12 @@ class VoicePipeline:
     async def _handle(self, asr_events: list[Event]) -> None:
         for event in asr_events:
             # ASR events carry stream time; the log is on the pipeline's clock.
-            event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
+            now = self.clock.now()
+            event = dataclasses.replace(event, t=now, turn=self.session.turn)
+            if isinstance(event, AsrDecoded):
+                arrived = self._arrivals.clock_time(event.audio_t)
+                behind = None if arrived is None else round(max(0.0, now - arrived), 4)
+                event = dataclasses.replace(event, behind_s=behind)
             self.bus.publish(event)
             if isinstance(event, WordsCommitted) and event.text.strip():
                 if self.barge_in and self.speaker is not None and self.speaker.speaking:
