@@ -70,6 +70,21 @@ def test_among_equals_the_furthest_behind_then_the_oldest_goes_first(scheduler):
     assert [name for name, _ in served] == ["urgent-old", "urgent-new", "behind", "old", "new"]
 
 
+def test_a_stream_not_due_for_a_decode_goes_before_decodes_after_pauses(scheduler):
+    """Its turn costs only the VAD, and may find the pause that makes it urgent."""
+    served: list = []
+    gate = hold(scheduler)
+    futures = [
+        scheduler.submit(record(served, "decode"), lambda: Urgency(backlog_s=3.0)),
+        scheduler.submit(record(served, "cheap"), lambda: Urgency(decodes=False, backlog_s=0.1)),
+        scheduler.submit(record(served, "pause"), lambda: Urgency(near_end=True)),
+    ]
+    gate.set()
+    for future in futures:
+        future.result(10)
+    assert [name for name, _ in served] == ["pause", "cheap", "decode"]
+
+
 def test_urgency_is_read_when_the_worker_picks_not_when_queued(scheduler):
     served: list = []
     paused = threading.Event()  # the stream's pause begins while its request waits
@@ -91,7 +106,11 @@ class FakeRecognizer:
 
     near_end: bool = False
     undecoded_s: float = 0.0
+    due: bool = True
     fed: list = field(default_factory=list)
+
+    def would_decode(self, new_s: float) -> bool:
+        return self.due
 
     def feed(self, chunk: np.ndarray, queued_s: float = 0.0) -> list:
         self.fed.append((len(chunk), queued_s))

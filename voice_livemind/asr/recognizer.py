@@ -145,6 +145,16 @@ class StreamingRecognizer:
             return 0.0
         return max(0.0, self.stream_t - self._decoded_until)
 
+    def would_decode(self, new_s: float) -> bool:
+        """Whether `new_s` more seconds of speech would make `feed` run a cadence decode (what
+        the VAD will hear in them aside: a pause or an end may add one, silence may skip it)."""
+        if self._start_t is None:
+            return False
+        t = self.stream_t + new_s
+        if t - max(self._buffer_t, self._start_t) < _MIN_DECODE_S:
+            return False
+        return self.near_end or t - self._decoded_until >= self._interval
+
     @property
     def committed_text(self) -> str:
         """Everything committed in this stream, utterances joined by spaces."""

@@ -7,6 +7,8 @@ routine cadence updates, and its user would wait for the answer; so the queue is
 - The most urgent first: a stream whose end of utterance may be near (speech has paused: its
   next decode is the pause's final pass or the end's; `finish`, `end_turn`, the end-of-turn
   model) before a routine cadence update.
+- Then the streams whose new audio is not due for a decode: their turn costs only the VAD (a
+  few milliseconds) and may find the pause that makes them urgent.
 - Among equals, the stream furthest behind its audio (`Urgency.backlog_s`), then the oldest
   request: no stream waits while others are served twice.
 - Urgency is read when the worker picks, not when a request is queued: a stream whose pause
@@ -46,6 +48,7 @@ class Urgency:
     """How badly a stream needs the worker now."""
 
     near_end: bool = False  # the end of an utterance may be near: served before routine work
+    decodes: bool = True  # the job is expected to run Whisper (False: it is cheap)
     backlog_s: float = 0.0  # audio the stream has not decoded yet, seconds
 
 
@@ -131,12 +134,12 @@ class DecodeScheduler:
             return best
 
 
-def _rank(request: _Request) -> tuple[bool, float, int]:
+def _rank(request: _Request) -> tuple[bool, bool, float, int]:
     try:
         urgency = request.urgency()
     except Exception:  # a broken urgency must not stop the worker: the job still runs, last
         urgency = Urgency(backlog_s=float("-inf"))
-    return (not urgency.near_end, -urgency.backlog_s, request.order)
+    return (not urgency.near_end, urgency.decodes, -urgency.backlog_s, request.order)
 
 
 class RecognizerStream:
@@ -166,8 +169,12 @@ class RecognizerStream:
         return self._arrived_samples / SAMPLE_RATE
 
     def urgency(self) -> Urgency:
-        rec = self.recognizer
-        return Urgency(near_end=rec.near_end, backlog_s=rec.undecoded_s + self.arrived_s)
+        rec, arrived_s = self.recognizer, self.arrived_s
+        return Urgency(
+            near_end=rec.near_end,
+            decodes=rec.would_decode(arrived_s),
+            backlog_s=rec.undecoded_s + arrived_s,
+        )
 
     async def feed_arrived(self) -> tuple[np.ndarray, list[Event]]:
         """Feed the recogniser what has arrived when the scheduler gets to this stream; the
