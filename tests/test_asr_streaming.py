@@ -113,11 +113,13 @@ def test_time_waiting_for_a_shared_decoder_counts_in_the_budget(whisper):
         for i in range(0, len(audio), chunk):
             # The scheduler's forecast: a cadence decode comes exactly when predicted, in speech
             # (pauses, starts and ends aside: the VAD decides them inside the new audio).
-            predicted, paused = rec.would_decode(chunk / SAMPLE_RATE), rec.near_end
+            predicted = rec.would_decode(chunk / SAMPLE_RATE)
+            paused = rec.vad.trailing_silence_s > 0
             new = rec.feed(audio[i : i + chunk], queued_s=queued_s)
             updated = any(isinstance(e, AsrDecoded) and e.kind == "update" for e in new)
             turns = (SpeechStarted, SpeechEnded, SpeechResumed)
-            if not (paused or rec.near_end or any(isinstance(e, turns) for e in new)):
+            paused = paused or rec.vad.trailing_silence_s > 0
+            if not (paused or any(isinstance(e, turns) for e in new)):
                 assert updated == predicted, (i / SAMPLE_RATE, new)
                 checked += 1
             events.extend(new)

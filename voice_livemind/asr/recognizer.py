@@ -134,9 +134,9 @@ class StreamingRecognizer:
 
     @property
     def near_end(self) -> bool:
-        """Speech has paused: the end of the utterance may be near, and the next decode is the
-        pause's final pass or the end's."""
-        return self._start_t is not None and self.vad.trailing_silence_s > 0.0
+        """Speech has paused (longer than the gaps between words): the end of the utterance may
+        be near, and the next decode is the pause's final pass or the end's."""
+        return self._start_t is not None and self.vad.trailing_silence_s >= _HEARD_ALL_S
 
     @property
     def undecoded_s(self) -> float:
@@ -153,7 +153,9 @@ class StreamingRecognizer:
         t = self.stream_t + new_s
         if t - max(self._buffer_t, self._start_t) < _MIN_DECODE_S:
             return False
-        return self.near_end or t - self._decoded_until >= self._interval
+        if self.vad.trailing_silence_s > 0.0:  # a pause: decoded once, early (see `_due`)
+            return self._decoded_until < self.vad.silence_start_t + _HEARD_ALL_S
+        return t - self._decoded_until >= self._interval
 
     @property
     def committed_text(self) -> str:
