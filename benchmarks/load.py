@@ -6,7 +6,11 @@ latency is measured at the client, as a user feels it: from the moment the last 
 question has been sent (the end of speech) to the first answer audio received. Everything is
 bounded: `--turns` per user, `--max-seconds` per run, `--turn-timeout` per turn.
 
-    .venv/bin/python benchmarks/load.py --users 1,2,4,8 --turns 2
+The ASR lag of a turn is how far the recogniser was behind the talker at the end of speech: the
+`behind_s` of the last Whisper decode before the utterance ended (the final pass), from the
+arrival of the newest audio it heard to its result, queueing for the shared decoder included.
+
+    .venv/bin/python benchmarks/load.py --users 1,2,4,8 --turns 2 --plot runs/load.png
     .venv/bin/python benchmarks/load.py --users 4 --json          # one JSON line per K
     .venv/bin/python benchmarks/load.py --url ws://host:8765/ws    # a server already running
 
@@ -44,6 +48,8 @@ class TurnResult:
     server_first_audio_s: float | None = None  # the same, from the server's VAD (turn_summary)
     first_token_s: float | None = None  # end of input -> first answer token (server)
     inferences: int = 0
+    asr_lag_s: float | None = None  # the final decode's `behind_s` (see the module docstring)
+    asr_queued_s: float | None = None  # how long that decode waited for the shared decoder
     error: str | None = None
 
 
@@ -69,6 +75,9 @@ class RunResult:
             "inferences_per_turn": round(
                 statistics.fmean([t.inferences for t in self.turns]) if self.turns else 0, 2
             ),
+            "asr_lag_p50_s": _pct([t.asr_lag_s for t in self.turns], 50),
+            "asr_lag_p95_s": _pct([t.asr_lag_s for t in self.turns], 95),
+            "asr_queued_p50_s": _pct([t.asr_queued_s for t in self.turns], 50),
             "wall_s": round(self.wall_s, 1),
             "load_avg_1m": [round(self.load_before, 2), round(self.load_after, 2)],
             "error_kinds": sorted({t.error for t in self.turns if t.error}),
@@ -98,6 +107,7 @@ async def one_turn(
     client: LiveMindClient, audio: np.ndarray, speech_end_s: float, timeout_s: float
 ) -> TurnResult:
     result = TurnResult()
+    final_decode: dict | None = None  # the latest decode before the utterance ended
     sender = asyncio.create_task(client.send_audio(audio, chunk_s=0.1, realtime=True))
     speech_end_at = time.monotonic() + speech_end_s  # sending is paced in real time
     try:
@@ -106,6 +116,12 @@ async def one_turn(
             message = await client.receive(max(0.1, deadline - time.monotonic()))
             if message["type"] == "tts_audio" and result.first_audio_s is None:
                 result.first_audio_s = round(time.monotonic() - speech_end_at, 3)
+            elif message["type"] == "asr_decoded":
+                final_decode = message
+            elif message["type"] == "utterance_ended" and final_decode is not None:
+                if result.asr_lag_s is None:
+                    result.asr_lag_s = final_decode.get("behind_s")
+                    result.asr_queued_s = final_decode.get("queued_s")
             elif message["type"] == "error":
                 result.error = message.get("code") or "engine"
             elif message["type"] == "turn_summary":
@@ -175,17 +191,48 @@ def machine() -> str:
 def table(runs: list[RunResult]) -> str:
     lines = [
         "| users | turns | errors | p50 s | p95 s | turns/min | server p50 s | "
-        "first token p50 s | inferences/turn | load avg (1 min) before, after |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "first token p50 s | inferences/turn | ASR lag p50, p95 s | ASR queued p50 s | "
+        "load avg (1 min) before, after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         s = run.summary()
         lines.append(
             f"| {s['users']} | {s['turns']} | {s['errors']} | {s['p50_s']} | {s['p95_s']} | "
             f"{s['throughput_turns_per_min']} | {s['server_p50_s']} | {s['first_token_p50_s']} | "
-            f"{s['inferences_per_turn']} | {s['load_avg_1m'][0]}, {s['load_avg_1m'][1]} |"
+            f"{s['inferences_per_turn']} | {s['asr_lag_p50_s']}, {s['asr_lag_p95_s']} | "
+            f"{s['asr_queued_p50_s']} | {s['load_avg_1m'][0]}, {s['load_avg_1m'][1]} |"
         )
     return "\n".join(lines)
+
+
+def plot(summaries: list[dict], path: Path) -> None:
+    """PNG: p50 and p95 end of speech -> first audio against K, with the ASR lag beneath."""
+    from voice_livemind.bench.analyze.plots import figure
+
+    fig = figure()
+    ax = fig.add_subplot()
+    ks = [s["users"] for s in summaries]
+    series = [
+        ("p50_s", "end of speech -> first audio, p50", "-o"),
+        ("p95_s", "end of speech -> first audio, p95", "-s"),
+        ("asr_lag_p50_s", "ASR lag at the end of speech, p50", "--o"),
+        ("asr_lag_p95_s", "ASR lag at the end of speech, p95", "--s"),
+    ]
+    for key, label, style in series:
+        points = [(k, s[key]) for k, s in zip(ks, summaries, strict=True) if s[key] is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), style, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("users talking at once (K)")
+    ax.set_ylabel("seconds")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
+    ax.set_title("serve under load: latency against the number of users")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
 
 
 def main() -> None:
@@ -198,6 +245,7 @@ def main() -> None:
     parser.add_argument("--max-answer-tokens", type=int, default=64, help="for the started server")
     parser.add_argument("--server-log", default="runs/load_server.log")
     parser.add_argument("--json", action="store_true", help="one JSON object per K")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of latency against K")
     args = parser.parse_args()
     ks = [int(k) for k in args.users.split(",")]
     if min(ks) < 1 or args.turns < 1:
@@ -212,6 +260,8 @@ def main() -> None:
                 print(json.dumps(runs[-1].summary()), flush=True)
             else:
                 print(f"K={k}: {json.dumps(runs[-1].summary())}", file=sys.stderr, flush=True)
+    if args.plot is not None:
+        plot([run.summary() for run in runs], args.plot)
     if not args.json:
         print(f"machine: {machine()}\n")
         print(table(runs))

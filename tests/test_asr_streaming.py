@@ -17,6 +17,7 @@ from voice_livemind.asr import (
     RecognizerConfig,
     SpeechEnded,
     SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     StreamingRecognizer,
     UtteranceEnded,
@@ -97,6 +98,42 @@ def test_words_are_committed_while_the_speaker_is_still_talking(whisper):
     for before, after in itertools.pairwise(commits):
         assert after.committed_text == before.committed_text + after.text
     (utterance,) = of_type(events, UtteranceEnded)
+    assert wer(STORY, utterance.text) < 0.35, utterance.text
+
+
+def test_time_waiting_for_a_shared_decoder_counts_in_the_budget(whisper):
+    """A stream that waits for the decoder (other streams use it) decodes less often: the wait
+    counts like compute in the next interval, and is reported."""
+    audio = with_silence(trim_silence(synthesize(STORY)), before=0.5, after=1.5)
+    chunk = round(0.1 * SAMPLE_RATE)
+    runs, checked = {}, 0
+    for queued_s in (0.0, 0.6):
+        rec = recognizer(whisper)
+        events = []
+        for i in range(0, len(audio), chunk):
+            # The scheduler's forecast: a cadence decode comes exactly when predicted, in speech
+            # (pauses, starts and ends aside: the VAD decides them inside the new audio).
+            predicted = rec.would_decode(chunk / SAMPLE_RATE)
+            paused = rec.vad.trailing_silence_s > 0
+            new = rec.feed(audio[i : i + chunk], queued_s=queued_s)
+            updated = any(isinstance(e, AsrDecoded) and e.kind == "update" for e in new)
+            turns = (SpeechStarted, SpeechEnded, SpeechResumed)
+            paused = paused or rec.vad.trailing_silence_s > 0
+            if not (paused or any(isinstance(e, turns) for e in new)):
+                assert updated == predicted, (i / SAMPLE_RATE, new)
+                checked += 1
+            events.extend(new)
+        runs[queued_s] = events + rec.finish()
+    assert checked > 50
+    waited = [e for e in runs[0.6] if isinstance(e, AsrDecoded) and e.queued_s > 0]
+    assert waited and all(e.queued_s == 0.6 for e in waited)
+    assert all(e.next_interval_s >= (e.compute_s + 0.6) / 0.8 - 1e-9 for e in waited)
+    updates = {
+        q: sum(isinstance(e, AsrDecoded) and e.kind == "update" for e in runs[q]) for q in runs
+    }
+    assert updates[0.6] < updates[0.0], updates
+    # Less often, not worse: the pause and end decodes still hear everything.
+    (utterance,) = of_type(runs[0.6], UtteranceEnded)
     assert wer(STORY, utterance.text) < 0.35, utterance.text
 
 

@@ -6,6 +6,7 @@ the one real-time test, where LiveMind must start thinking before the speaker st
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,8 +16,11 @@ import wave
 import pytest
 from scripted_engine import ScriptedEngine, is_answer_prompt
 
-from voice_livemind.asr.recognizer import create_recognizer
-from voice_livemind.asr.wer import wer
+from voice_livemind.asr.decoder import WhisperDecoder
+from voice_livemind.asr.models import load_whisper
+from voice_livemind.asr.recognizer import RecognizerConfig, StreamingRecognizer, create_recognizer
+from voice_livemind.asr.scheduler import DecodeScheduler
+from voice_livemind.asr.wer import wer, word_errors
 from voice_livemind.audio import ArraySource, SentenceSpeaker, SpeechSynthesizer, WavSink
 from voice_livemind.audio.speech_samples import (
     concat,
@@ -87,6 +91,59 @@ async def test_silence_and_noise_get_no_answer(audio):
     turns, events = await run_pipeline(audio, engine)
     assert turns == [] and engine.calls == []
     assert not [e for e in events if e.type in ("words_committed", "input_ended")]
+
+
+OTHER_QUESTION = "Who wrote the famous play about a young prince of Denmark?"
+
+
+async def run_recognition(audios, whisper, scheduler) -> list[list]:
+    """One pipeline per audio, run concurrently, all through `scheduler`; each one's events."""
+
+    async def one(audio):
+        clock, bus = Clock(), EventBus()
+        events = bus.subscribe()
+        session = LiveMindSession(ScriptedEngine(), SessionConfig(), bus=bus, clock=clock)
+        config = RecognizerConfig()
+        recognizer = StreamingRecognizer(WhisperDecoder(whisper, config.decoder), config)
+        pipeline = VoicePipeline(recognizer, session, asr_scheduler=scheduler)
+        await pipeline.run(aiter(ArraySource(audio, realtime=False)))
+        await session.close()
+        seen = []
+        while not events.empty():
+            seen.append(events.get_nowait())
+        return seen
+
+    return list(await asyncio.gather(*(one(audio) for audio in audios)))
+
+
+def transcript(events) -> list[str]:
+    return [e.text for e in events if e.type == "utterance_ended"]
+
+
+async def test_two_pipelines_through_one_scheduler_hear_what_each_hears_alone(question_audio):
+    """Sharing the decoder changes when each stream decodes, nothing else: no audio or state
+    crosses between streams. Where decodes fall already varies between two runs of one pipeline
+    alone (replayed fast, the audio taken per decode depends on the worker's timing), and tiny.en
+    may then hear a single word differently ("young" / "yon"): one edit per utterance is allowed."""
+    whisper = load_whisper()
+    audios = [question_audio, with_silence(synthesize(OTHER_QUESTION), before=1.0, after=2.0)]
+    scheduler = DecodeScheduler()
+    try:
+        shared = await run_recognition(audios, whisper, scheduler)
+        alone = [(await run_recognition([audio], whisper, scheduler))[0] for audio in audios]
+    finally:
+        scheduler.shutdown()
+    for reference, together, by_itself in zip(
+        [QUESTION, OTHER_QUESTION], shared, alone, strict=True
+    ):
+        assert len(transcript(together)) == len(transcript(by_itself)) == 1
+        assert word_errors(transcript(by_itself)[0], transcript(together)[0]).edits <= 1
+        assert wer(reference, transcript(together)[0]) < 0.3, transcript(together)
+    # Together they took turns: some decodes waited for the other pipeline's.
+    decodes = [e for events in shared for e in events if e.type == "asr_decoded"]
+    assert max(e.queued_s for e in decodes) > 0.05, decodes
+    # How far behind the audio each result came: at least its own compute after the audio.
+    assert all(e.behind_s is not None and e.behind_s >= e.compute_s for e in decodes), decodes
 
 
 LONG_ANSWER = (

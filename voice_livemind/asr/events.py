@@ -93,4 +93,9 @@ class AsrDecoded(Event):
     kind: str  # "update" (cadence) | "pause" (early in a pause: the final pass) | "end"
     buffer_s: float  # seconds of audio decoded
     compute_s: float  # wall seconds it took
+    queued_s: float = 0.0  # wall seconds the stream waited for the shared decoder before it
     next_interval_s: float  # new audio needed before the next cadence decode
+    audio_t: float = 0.0  # stream time of the newest audio fed when it was decoded
+    # Wall seconds from the arrival of that audio to the decode's result: how far recognition
+    # was behind the talker. Stamped by a pipeline that knows when audio arrived (else None).
+    behind_s: float | None = None

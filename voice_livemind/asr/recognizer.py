@@ -7,7 +7,10 @@ Policy, and why:
   new audio and words are committed by LocalAgreement-2 (`agreement.py`).
 - Decoding never falls behind real time: after a decode that took `c` seconds, the next one
   waits for at least `c / _MAX_LOAD` seconds of new audio. Ticks are skipped, never queued, and the
-  same rule holds whether audio arrives in real time or faster.
+  same rule holds whether audio arrives in real time or faster. When streams share the decoder
+  (`scheduler.py`), `c` counts the time the decode waited for it too (`feed(queued_s=)`): with K
+  streams waiting for each other, each decodes about K times less often and together they stay
+  within the same budget.
 - A pause of `pause_commit_s` (a sentence end, usually) commits the whole buffer at once:
   Whisper has seen the whole phrase and no later hypothesis would add context. The buffer is
   then cut in a gap between words about `pause_context_s` before the pause: the next phrase is
@@ -117,6 +120,7 @@ class StreamingRecognizer:
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_t = 0.0  # stream time of the buffer's first sample
         self._history = ""  # committed text of earlier utterances (for the prompt)
+        self._queued_s = 0.0  # the wait of the current feed() for a shared decoder
         self._reset_utterance()
 
     # -- public ------------------------------------------------------------------------------
@@ -130,13 +134,39 @@ class StreamingRecognizer:
         return len(self._buffer) / SAMPLE_RATE
 
     @property
+    def near_end(self) -> bool:
+        """Speech has paused (longer than the gaps between words): the end of the utterance may
+        be near, and the next decode is the pause's final pass or the end's."""
+        return self._start_t is not None and self.vad.trailing_silence_s >= _HEARD_ALL_S
+
+    @property
+    def undecoded_s(self) -> float:
+        """Audio of the current utterance fed since its last decode, seconds."""
+        if self._start_t is None:
+            return 0.0
+        return max(0.0, self.stream_t - self._decoded_until)
+
+    def would_decode(self, new_s: float) -> bool:
+        """Whether `new_s` more seconds of speech would make `feed` run a cadence decode (what
+        the VAD will hear in them aside: a pause or an end may add one, silence may skip it)."""
+        if self._start_t is None:
+            return False
+        t = self.stream_t + new_s
+        if t - max(self._buffer_t, self._start_t) < _MIN_DECODE_S:
+            return False
+        if self.vad.trailing_silence_s > 0.0:  # a pause: decoded once, early (see `_due`)
+            return self._decoded_until < self.vad.silence_start_t + _HEARD_ALL_S
+        return t - self._decoded_until >= self._interval
+
+    @property
     def committed_text(self) -> str:
         """Everything committed in this stream, utterances joined by spaces."""
         return " ".join(t for t in (self._history, self._utterance_text) if t)
 
-    def feed(self, frames: np.ndarray) -> list[Event]:
+    def feed(self, frames: np.ndarray, queued_s: float = 0.0) -> list[Event]:
         """Take more audio (16 kHz mono, float in [-1, 1] or int16; any length); return the events
-        it caused.
+        it caused. `queued_s`: how long this call waited for a decoder shared with other streams
+        (counted in the decode budget and reported by the first decode's `AsrDecoded`).
 
         A long `frames` is what piled up while the caller was busy: it is gated and checked for
         pauses step by step, but re-decoded at most once, at its end (ticks are skipped, never
@@ -146,10 +176,12 @@ class StreamingRecognizer:
         if np.issubdtype(audio.dtype, np.integer):
             audio = audio / 32768.0
         audio = audio.astype(np.float32, copy=False)
+        self._queued_s = queued_s
         events: list[Event] = []
         for i in range(0, len(audio), _STEP):
             newest = i + _STEP >= len(audio)
             events.extend(self._step(audio[i : i + _STEP], may_update=newest))
+        self._queued_s = 0.0
         return events
 
     def finish(self) -> list[Event]:
@@ -235,14 +267,17 @@ class StreamingRecognizer:
         speech_until = max(self.vad.last_voiced_t, speech_end_t or 0.0) + _WORD_PAD_S
         words = within([w.shifted(self._buffer_t) for w in hyp.words], speech_from, speech_until)
         self._decoded_until = self.stream_t
-        self._interval = max(self.config.cadence_s, hyp.compute_s / _MAX_LOAD)
+        queued_s, self._queued_s = self._queued_s, 0.0  # later decodes of this feed did not wait
+        self._interval = max(self.config.cadence_s, (hyp.compute_s + queued_s) / _MAX_LOAD)
         self._last_compute_s = hyp.compute_s
         metric = AsrDecoded(
             t=self.stream_t,
             kind=kind,
             buffer_s=end / SAMPLE_RATE,
             compute_s=hyp.compute_s,
+            queued_s=queued_s,
             next_interval_s=self._interval,
+            audio_t=self.stream_t,
         )
         return Hypothesis(tuple(words), hyp.compute_s), [metric]
 

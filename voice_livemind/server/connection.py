@@ -3,7 +3,7 @@
 Per connection: a `LiveMindSession`, its `EventBus` and `Clock`, a `StreamingRecognizer` (its own
 VAD and buffer over the shared Whisper decoder) and a `SentenceSpeaker` whose sink sends audio to
 this client, wired by one `VoicePipeline`. Shared: the LLM engine(s), the Whisper model with its
-single worker thread, and the TTS worker.
+single worker thread (`DecodeScheduler`: the most urgent stream first), and the TTS worker.
 
 Three tasks: the receive loop (client messages -> pipeline), the pipeline (audio -> ASR ->
 session -> answer), and the sender (bus events and audio -> client, in order). Whatever a client
@@ -19,7 +19,6 @@ pings and pongs keep a socket open but do not make it a user.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -34,6 +33,7 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from ..asr.decoder import WhisperDecoder
 from ..asr.events import WordsCommitted
 from ..asr.recognizer import RecognizerConfig, StreamingRecognizer
+from ..asr.scheduler import DecodeScheduler
 from ..audio.frames import SAMPLE_RATE, AudioFrame
 from ..audio.speaker import SentenceSpeaker, Synthesizer
 from ..events import Clock, ErrorEvent, Event, EventBus, InputEnded
@@ -71,10 +71,9 @@ class SharedModels:
     answer_engine: ChatEngine | None = None
     recognizer_config: RecognizerConfig = dataclasses.field(default_factory=RecognizerConfig)
     repeat: RepeatConfig | None = None  # when to ask the user to say it again (None: never)
-    # Whisper's model is shared: one thread decodes for every connection, in arrival order.
-    asr_executor: concurrent.futures.Executor = dataclasses.field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="asr")
-    )
+    # Whisper's model is shared: one thread decodes for every connection, the one whose end of
+    # utterance is near first (see `asr/scheduler.py`).
+    asr_scheduler: DecodeScheduler = dataclasses.field(default_factory=DecodeScheduler)
 
 
 @dataclass(frozen=True)
@@ -325,7 +324,11 @@ class Connection:
         )
         recognizer = StreamingRecognizer(shared.decoder, shared.recognizer_config)
         self.pipeline = VoicePipeline(
-            recognizer, session, speaker, asr_executor=shared.asr_executor, repeat=shared.repeat
+            recognizer,
+            session,
+            speaker,
+            asr_scheduler=shared.asr_scheduler,
+            repeat=shared.repeat,
         )
         events = bus.subscribe()
         self._listening = asyncio.create_task(self._listen(self.pipeline))

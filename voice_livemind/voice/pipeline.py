@@ -4,8 +4,10 @@ Stages pass typed events over the session's `EventBus`; this module only moves t
 The recogniser's committed words are fed to the session as they stabilise, so LiveMind thinks
 while the user is still talking; its end of utterance ends the session's input. Each utterance
 with words in it is one turn of the conversation. Whisper runs on one worker thread so the event
-loop stays free for the audio clock, the LLM stream and TTS; a server passes one worker shared by
-all its pipelines (Whisper's model is shared and must decode one buffer at a time).
+loop stays free for the audio clock, the LLM stream and TTS; a server passes one
+`DecodeScheduler` shared by all its pipelines (Whisper's model is shared and decodes one buffer
+at a time): it serves first the pipeline whose end of utterance is near, and feeds the
+recogniser all the audio that arrived while the pipeline waited for it.
 
 Typed input takes the same path (`feed_text`, `end_input`), so a conversation may mix speech
 and text. When the user talks while an answer is being spoken (barge-in: evidence of speech,
@@ -46,7 +48,6 @@ do the same for a source that streams without breaks (a file or a microphone).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -54,12 +55,14 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from ..asr.events import (
+    AsrDecoded,
     SpeechPaused,
     SpeechResumed,
     UtteranceEnded,
     WordsCommitted,
 )
 from ..asr.recognizer import StreamingRecognizer
+from ..asr.scheduler import DecodeScheduler, RecognizerStream
 from ..audio.events import AudioStarted
 from ..audio.frames import SAMPLE_RATE, AudioFrame
 from ..audio.speaker import SentenceSpeaker
@@ -100,7 +103,7 @@ class VoicePipeline:
         session: LiveMindSession,
         speaker: SentenceSpeaker | None = None,
         *,
-        asr_executor: concurrent.futures.Executor | None = None,
+        asr_scheduler: DecodeScheduler | None = None,
         barge_in: bool = True,
         endpointing: EndpointingConfig | None = None,
         smart_turn: SmartTurn | None = None,
@@ -118,10 +121,10 @@ class VoicePipeline:
         self.repeat = repeat if repeat is not None and repeat.min_confidence > 0.0 else None
         self.repeats: list[RepeatRequested] = []  # the turns not answered, in order
         # Whisper is not thread-safe and its work must stay in order: one worker.
-        self._owns_asr_thread = asr_executor is None
-        self._asr_thread = asr_executor or concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="asr"
-        )
+        self._owns_scheduler = asr_scheduler is None
+        self._asr = RecognizerStream(recognizer, asr_scheduler or DecodeScheduler())
+        self._audio_arrived = asyncio.Event()
+        self._source_done = False
         self._answering: asyncio.Task[None] | None = None
         self._log = self.bus.subscribe()
         self._arrivals = AudioArrivals()
@@ -134,27 +137,25 @@ class VoicePipeline:
 
     async def run(self, frames: AsyncIterator[AudioFrame]) -> list[VoiceTurn]:
         """Consume the source to its end (or until cancelled) and return the answered turns."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read(frames, queue))
+        reader = asyncio.create_task(self._read(frames))
         try:
-            while (chunk := await self._next_chunk(queue)) is not None:
-                if self._hears_own_voice():
-                    chunk = np.zeros_like(chunk)  # silence keeps the stream's time running
-                events = await loop.run_in_executor(self._asr_thread, self.recognizer.feed, chunk)
+            while await self._audio_waiting():
+                # All the audio that arrived until the recogniser's turn, as one chunk: ASR
+                # catches up in one call instead of falling behind frame by frame.
+                chunk, events = await self._asr.feed_arrived()
                 await self._handle(events)
                 if self.endpointing is not None:
                     self._remember(chunk)
                     await self._end_turn_if_decided()
-            await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.finish))
+            await self._handle(await self._asr.call(self.recognizer.finish))
             if self._answering is not None:
                 await self._answering
         finally:
             reader.cancel()
             if self._answering is not None and not self._answering.done():
                 self._answering.cancel()
-            if self._owns_asr_thread:
-                self._asr_thread.shutdown(wait=False, cancel_futures=True)
+            if self._owns_scheduler:
+                self._asr.scheduler.shutdown()
         return self.turns
 
     def _hears_own_voice(self) -> bool:
@@ -195,7 +196,7 @@ class VoicePipeline:
             finally:
                 self._answering = None  # however it ended: the next turn must not wait on it
 
-    async def _read(self, frames: AsyncIterator[AudioFrame], queue: asyncio.Queue) -> None:
+    async def _read(self, frames: AsyncIterator[AudioFrame]) -> None:
         try:
             async for frame in frames:
                 self._arrivals.record(frame.duration, self.clock.now())
@@ -209,30 +210,33 @@ class VoicePipeline:
                     )
                     self._audio_started = True
                     self.bus.publish(started)
-                queue.put_nowait(frame)
+                samples = frame.samples
+                if self._hears_own_voice():
+                    samples = np.zeros_like(samples)  # silence keeps the stream's time running
+                self._asr.put(samples)
+                self._audio_arrived.set()
         finally:
-            queue.put_nowait(None)
+            self._source_done = True
+            self._audio_arrived.set()
 
-    @staticmethod
-    async def _next_chunk(queue: asyncio.Queue[AudioFrame | None]) -> np.ndarray | None:
-        """All frames that arrived while the recogniser was busy, as one chunk: ASR catches up
-        in one call instead of falling behind frame by frame."""
-        first = await queue.get()
-        if first is None:
-            return None
-        parts = [first.samples]
-        while not queue.empty():
-            frame = queue.get_nowait()
-            if frame is None:
-                queue.put_nowait(None)  # seen again by the next call
-                break
-            parts.append(frame.samples)
-        return np.concatenate(parts)
+    async def _audio_waiting(self) -> bool:
+        """Wait until audio has arrived for the recogniser; False at the end of the source."""
+        while self._asr.arrived_s == 0.0:
+            if self._source_done:
+                return False
+            self._audio_arrived.clear()
+            await self._audio_arrived.wait()
+        return True
 
     async def _handle(self, asr_events: list[Event]) -> None:
         for event in asr_events:
             # ASR events carry stream time; the log is on the pipeline's clock.
-            event = dataclasses.replace(event, t=self.clock.now(), turn=self.session.turn)
+            now = self.clock.now()
+            event = dataclasses.replace(event, t=now, turn=self.session.turn)
+            if isinstance(event, AsrDecoded):
+                arrived = self._arrivals.clock_time(event.audio_t)
+                behind = None if arrived is None else round(max(0.0, now - arrived), 4)
+                event = dataclasses.replace(event, behind_s=behind)
             self.bus.publish(event)
             if isinstance(event, WordsCommitted) and event.text.strip():
                 if self.barge_in and self.speaker is not None and self.speaker.speaking:
@@ -273,9 +277,8 @@ class VoicePipeline:
         self._in_pause = True
         self._pause_p_complete = None
         if self.smart_turn is not None and self._recent.size:
-            loop = asyncio.get_running_loop()
-            predict = self.smart_turn.predict
-            prediction = await loop.run_in_executor(self._asr_thread, predict, self._recent)
+            predict, recent = self.smart_turn.predict, self._recent
+            prediction = await self._asr.call(lambda: predict(recent))
             self._pause_p_complete = prediction.p_complete
 
     def decision(self) -> EndpointDecision | None:
@@ -297,8 +300,7 @@ class VoicePipeline:
         if decision is None or self.recognizer.vad.trailing_silence_s < decision.silence_s:
             return
         self._in_pause = False
-        loop = asyncio.get_running_loop()
-        await self._handle(await loop.run_in_executor(self._asr_thread, self.recognizer.end_turn))
+        await self._handle(await self._asr.call(self.recognizer.end_turn))
 
     def _talked_over(self, samples: np.ndarray) -> bool:
         """Barge-in by the voice: speech heard while the answer is spoken (`barge_in.py`)."""
