@@ -151,7 +151,9 @@ class StreamingRecognizer:
         the VAD will hear in them aside: a pause or an end may add one, silence may skip it)."""
         if self._start_t is None:
             return False
-        t = self.stream_t + new_s
+        # In samples, as `feed` counts: a float sum can land on the other side of a cadence
+        # boundary that `feed` then reaches exactly.
+        t = (self._stream_samples + round(new_s * SAMPLE_RATE)) / SAMPLE_RATE
         if t - max(self._buffer_t, self._start_t) < _MIN_DECODE_S:
             return False
         if self.vad.trailing_silence_s > 0.0:  # a pause: decoded once, early (see `_due`)
