@@ -19,7 +19,7 @@ Reported per clip and overall:
 
 Questions (`--questions`): "sample" takes the first sayable questions of the bundled MMLU
 sample with the options read as "Is it X, Y, or Z?" (the questions the recogniser was tuned
-on); a dataset file (e.g. /work/shared/data/mmlu_test.jsonl) is sampled with `--seed` among its
+on); a dataset file (e.g. ../shared/data/mmlu_test.jsonl) is sampled with `--seed` among its
 sayable questions and read as the spoken benchmark reads them (`spoken_text`: "Option A: ...").
 Use a seed other than 42, the spoken benchmark's, for questions nothing was tuned on.
 

@@ -64,8 +64,6 @@ from voice_livemind.turn.livemind_state import LiveMindState  # noqa: E402
 from voice_livemind.turn.transcript import transcript_signals  # noqa: E402
 
 QUESTIONS = ROOT.parent / "shared" / "data" / "mmlu_test.jsonl"
-if not QUESTIONS.is_file():
-    QUESTIONS = Path("/work/shared/data/mmlu_test.jsonl")
 _STEP = 512  # samples fed at a time: one VAD window
 _END_TOLERANCE_S = 0.3  # a pause beginning this close to the true end is the end
 

@@ -52,8 +52,6 @@ from voice_livemind.voice.repeat import RepeatConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "data" / "mmlu_test.jsonl"
-if not DATASET.is_file():
-    DATASET = Path("/work/shared/data/mmlu_test.jsonl")
 KINDS = ("piper", "espeak", "reversed", "babble", "noise")  # each read from the same questions
 CLEAN = ("piper", "espeak", "short")
 # Short turns, read by piper: a conversation is not all long questions, and a few words give

@@ -6,7 +6,7 @@ Policy, and why:
 - While speech goes on, the buffer (audio since the last cut) is re-decoded every `cadence_s` of
   new audio and words are committed by LocalAgreement-2 (`agreement.py`).
 - Decoding never falls behind real time: after a decode that took `c` seconds, the next one
-  waits for at least `c / _MAX_LOAD` seconds of new audio. Ticks are skipped, never queued, and the
+  waits for at least `c / max_load` seconds of new audio. Ticks are skipped, never queued, and the
   same rule holds whether audio arrives in real time or faster. When streams share the decoder
   (`scheduler.py`), `c` counts the time the decode waited for it too (`feed(queued_s=)`): with K
   streams waiting for each other, each decodes about K times less often and together they stay
@@ -72,6 +72,11 @@ class RecognizerConfig:
     # and a longer buffer would delay the final transcript (decode time grows with the buffer).
     final_pass_max_s: float = 8.0
     final_beam_size: int | None = None  # beam for pause and end decodes (None: the decoder's)
+    # Decode for at most this fraction of real time while speech goes on. The rest is the
+    # LLM's: on a small CPU its inferences run beside Whisper (at a lower priority), and a
+    # recogniser that takes most of the time starves them until the user stops talking.
+    # Pauses commit what was heard, so fewer cadence decodes cost little accuracy.
+    max_load: float = 0.4
     vad: VadConfig = field(default_factory=VadConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
@@ -82,9 +87,6 @@ _IDLE_KEEP_S = 1.0  # audio kept outside speech: the VAD decides a start only af
 # soft word endings ("force" -> "for").
 _HEARD_ALL_S = 0.1
 _MIN_CUT_S = 0.5  # a trim removes at least this much audio
-# Decode for at most this fraction of real time: the rest is headroom for the other work on
-# the machine (the LLM, TTS), so that recognition never falls behind the audio.
-_MAX_LOAD = 0.8
 # A buffer shorter than this is not worth a cadence decode: Whisper has too little to go on.
 _MIN_DECODE_S = 0.8
 # Hypotheses of the first seconds of an utterance, with no earlier words as context, are
@@ -240,7 +242,7 @@ class StreamingRecognizer:
     # -- decoding ----------------------------------------------------------------------------
 
     def _due(self) -> bool:
-        """A cadence tick: enough new audio since the last decode (see `_MAX_LOAD`).
+        """A cadence tick: enough new audio since the last decode (see `RecognizerConfig.max_load`).
 
         Also, once, early in a pause: the hypothesis of speech plus a little silence is then
         ready when the pause is long enough to commit it, with no decode left to wait for.
@@ -270,7 +272,9 @@ class StreamingRecognizer:
         words = within([w.shifted(self._buffer_t) for w in hyp.words], speech_from, speech_until)
         self._decoded_until = self.stream_t
         queued_s, self._queued_s = self._queued_s, 0.0  # later decodes of this feed did not wait
-        self._interval = max(self.config.cadence_s, (hyp.compute_s + queued_s) / _MAX_LOAD)
+        self._interval = max(
+            self.config.cadence_s, (hyp.compute_s + queued_s) / self.config.max_load
+        )
         self._last_compute_s = hyp.compute_s
         metric = AsrDecoded(
             t=self.stream_t,
@@ -284,8 +288,9 @@ class StreamingRecognizer:
         return Hypothesis(tuple(words), hyp.compute_s), [metric]
 
     def _update(self, final: bool = False) -> list[Event]:
-        # Trimmed before decoding too: on a busy machine decodes are far apart (see `_MAX_LOAD`)
-        # and the audio that piled up since the last one would otherwise all be decoded at once.
+        # Trimmed before decoding too: on a busy machine decodes are far apart (see
+        # `RecognizerConfig.max_load`) and the audio that piled up since the last one would
+        # otherwise all be decoded at once.
         trimmed = self._trim()
         hyp, events = self._decode("pause" if final else "update", final=final)
         events = trimmed + events
