@@ -13,11 +13,10 @@ for latency.
 
 Arms (LiveMind's final step; the baseline is chain-of-thought with `--max-answer-tokens`):
 - prefix: LiveMind opens "The answer is (" and the constrained letter follows (no baseline);
-- bare: no prefill; told to reply with the answer alone (at most 48 tokens), then the letter
-  if it stated none;
+- bare: the default: no prefill; told to reply with the answer alone (at most
+  `CHOICE_REPLY_MAX_TOKENS`, 64), then the letter if it stated none;
 - weigh: no prefill; told to weigh the options in a sentence or two (at most 64 tokens);
-- pick: no prefill; told to name the correct option (at most 48 tokens), then the letter if
-  it stated none;
+- pick: as bare, but told to name the correct option;
 - cot: the baseline alone, 256 tokens, then its letter if it stated none;
 - both: LiveMind with `prefix` and the baseline, alternating (the `bench --mode both` run).
 """
@@ -57,8 +56,8 @@ class Arm:
 
 ARMS = {
     "prefix": Arm((Mode.LIVEMIND,), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
-    "bare": Arm((Mode.LIVEMIND,), "", 48),
-    "pick": Arm((Mode.LIVEMIND,), "", 48, PICK_INSTRUCTION),
+    "bare": Arm((Mode.LIVEMIND,), "", 256),
+    "pick": Arm((Mode.LIVEMIND,), "", 256, PICK_INSTRUCTION),
     "weigh": Arm((Mode.LIVEMIND,), "", 64, WEIGH_INSTRUCTION),
     "cot": Arm((Mode.BASELINE,), "", 256),
     "both": Arm((Mode.LIVEMIND, Mode.BASELINE), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
