@@ -17,7 +17,14 @@ Arms (LiveMind's final step; the baseline is chain-of-thought with `--max-answer
   `CHOICE_REPLY_MAX_TOKENS`, 64), then the letter if it stated none;
 - weigh: no prefill; told to weigh the options in a sentence or two (at most 64 tokens);
 - pick: as bare, but told to name the correct option;
+- bare-rp1: as bare, without the answer's repetition penalty (1.1 elsewhere: it also
+  penalises the words of the options, which the answer has to repeat);
+- streamed: as bare, but the options are typed as part of the question (`--options streamed`),
+  so LiveMind thinks about them as they arrive: with the options given at the end, a question
+  of one sentence (most of MMLU) reaches LiveMind only when the input ends, and its answer is
+  a direct one with no inference before it;
 - cot: the baseline alone, 256 tokens, then its letter if it stated none;
+- cot512: the same with 512 tokens (a chain of thought cut at its limit ends in a guess);
 - both: LiveMind with `prefix` and the baseline, alternating (the `bench --mode both` run).
 """
 
@@ -52,14 +59,19 @@ class Arm:
     answer_prefix: str
     max_answer_tokens: int
     final_instruction: str = FINAL_INSTRUCTION
+    options: str = "at-end"  # how the options reach the model (`bench --options`)
+    repetition_penalty: float = 1.1  # both modes' answers (`bench --repetition-penalty`)
 
 
 ARMS = {
     "prefix": Arm((Mode.LIVEMIND,), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
     "bare": Arm((Mode.LIVEMIND,), "", 256),
     "pick": Arm((Mode.LIVEMIND,), "", 256, PICK_INSTRUCTION),
+    "streamed": Arm((Mode.LIVEMIND,), "", 256, options="streamed"),
+    "bare-rp1": Arm((Mode.LIVEMIND,), "", 256, repetition_penalty=1.0),
     "weigh": Arm((Mode.LIVEMIND,), "", 64, WEIGH_INSTRUCTION),
     "cot": Arm((Mode.BASELINE,), "", 256),
+    "cot512": Arm((Mode.BASELINE,), "", 512),
     "both": Arm((Mode.LIVEMIND, Mode.BASELINE), MULTIPLE_CHOICE_ANSWER_PREFIX, 256),
 }
 
@@ -75,7 +87,9 @@ async def main(args: argparse.Namespace) -> None:
     for name in args.arms.split(","):
         arm = ARMS[name]
         config = SessionConfig(
-            answer=SamplingSettings(max_tokens=arm.max_answer_tokens, repetition_penalty=1.1),
+            answer=SamplingSettings(
+                max_tokens=arm.max_answer_tokens, repetition_penalty=arm.repetition_penalty
+            ),
             answer_instruction=MULTIPLE_CHOICE_INSTRUCTION,
             answer_prefix=arm.answer_prefix,
             answer_style=AnswerStyle.TEXT,
@@ -87,7 +101,7 @@ async def main(args: argparse.Namespace) -> None:
             seed=args.seed,
             speed_cpm=240.0,
             timing=args.timing,
-            options="at-end",
+            options=arm.options,
             concurrency=args.concurrency,
             **session_settings(config, engine.name, (answer_engine or engine).name, 2048),
         )
