@@ -194,9 +194,10 @@ if __name__ == "__main__":
     )
     parser.add_argument("--out", required=True, help="folder for one results file per arm")
     parser.add_argument("--report", action="store_true", help="print the tables of --out")
+    parser.add_argument("--against", default="cot", help="the baseline arm the report pairs with")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cli = parser.parse_args()
     if cli.report:
-        print(report(Path(cli.out)))
+        print(report(Path(cli.out), cli.against))
     else:
         asyncio.run(stopped_by_sigterm(main(cli)))
