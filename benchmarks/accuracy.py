@@ -176,6 +176,38 @@ def report(out: Path, against: str = "cot") -> str:
     return "\n".join(lines)
 
 
+def plot(out: Path, path: Path, chance: float = 0.25) -> Path:
+    """Accuracy of every arm and mode in `out`, with its 95% interval, against chance."""
+    from matplotlib.ticker import PercentFormatter
+
+    from voice_livemind.bench.analyze.plots import figure
+    from voice_livemind.bench.analyze.plots_accuracy import wilson_interval
+    from voice_livemind.bench.analyze.runs import load_records
+
+    bars = []
+    for p in sorted(out.glob("*.jsonl")):
+        records = load_records(p) if p.stat().st_size else []
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            rows = [r for r in records if r["mode"] == mode]
+            right = sum(1 for r in rows if r["correct"] and not r["error"])
+            bars.append((f"{p.stem}\n{mode}, n={len(rows)}", right / len(rows), right, len(rows)))
+    fig = figure()
+    ax = fig.add_subplot()
+    for i, (label, accuracy, right, n) in enumerate(bars):
+        low, high = wilson_interval(right, n)
+        colour = "tab:gray" if "baseline" in label else "tab:blue"
+        ax.bar(i, accuracy, color=colour)
+        ax.errorbar(i, accuracy, yerr=[[accuracy - low], [high - accuracy]], color="k", capsize=4)
+    ax.axhline(chance, color="tab:red", linestyle="--", label=f"chance ({chance:.0%})")
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    ax.set_ylabel("accuracy (95% Wilson interval)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title(out.name)
+    ax.legend()
+    fig.savefig(path)
+    return path
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="model directory (not needed with --report)")
@@ -195,9 +227,12 @@ if __name__ == "__main__":
     parser.add_argument("--out", required=True, help="folder for one results file per arm")
     parser.add_argument("--report", action="store_true", help="print the tables of --out")
     parser.add_argument("--against", default="cot", help="the baseline arm the report pairs with")
+    parser.add_argument("--plot", type=Path, help="with --report: also draw the arms to this PNG")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cli = parser.parse_args()
     if cli.report:
         print(report(Path(cli.out), cli.against))
+        if cli.plot:
+            print(f"wrote {plot(Path(cli.out), cli.plot)}")
     else:
         asyncio.run(stopped_by_sigterm(main(cli)))
