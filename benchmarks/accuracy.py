@@ -125,39 +125,51 @@ async def main(args: argparse.Namespace) -> None:
             await answer_engine.close()
 
 
+def arm_results(out: Path) -> list[tuple[str, str, list[dict]]]:
+    """(arm, mode, records) for every arm file in `out` and every mode in it, in file order."""
+    from voice_livemind.bench.analyze.runs import load_records
+
+    results = []
+    for path in sorted(out.glob("*.jsonl")):
+        records = load_records(path) if path.stat().st_size else []
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            results.append((path.stem, mode, [r for r in records if r["mode"] == mode]))
+    return results
+
+
+def correct(rows: list[dict]) -> int:
+    return sum(1 for r in rows if r["correct"] and not r["error"])
+
+
 def report(out: Path, against: str = "cot") -> str:
     """Markdown tables of the arms in `out`: each LiveMind arm paired with the `against` arm
     on the questions both answered, and letter shares against the truth."""
     from voice_livemind.bench.analyze.paired import compare_modes
     from voice_livemind.bench.analyze.plots_accuracy import wilson_interval
-    from voice_livemind.bench.analyze.runs import load_records
 
-    arms = {p.stem: load_records(p) for p in sorted(out.glob("*.jsonl")) if p.stat().st_size}
+    results = arm_results(out)
     lines = [
         "| arm | mode | n | accuracy [95% CI] | reply hit limit | letter asked for |",
         "|---|---|---|---|---|---|",
     ]
-    for name, records in arms.items():
-        for mode in dict.fromkeys(r["mode"] for r in records):
-            rows = [r for r in records if r["mode"] == mode]
-            right = sum(1 for r in rows if r["correct"] and not r["error"])
-            low, high = wilson_interval(right, len(rows))
-            limit = sum(1 for r in rows if r.get("finish_reason") == "length")
-            asked = sum(1 for r in rows if r.get("letter_extracted"))
-            lines.append(
-                f"| {name} | {mode} | {len(rows)} | {right / len(rows):.0%} "
-                f"[{low:.0%}, {high:.0%}] | {limit} | {asked} |"
-            )
-    base = [r for r in arms.get(against, []) if r["mode"] == "baseline"]
+    for name, mode, rows in results:
+        right = correct(rows)
+        low, high = wilson_interval(right, len(rows))
+        limit = sum(1 for r in rows if r.get("finish_reason") == "length")
+        asked = sum(1 for r in rows if r.get("letter_extracted"))
+        lines.append(
+            f"| {name} | {mode} | {len(rows)} | {right / len(rows):.0%} "
+            f"[{low:.0%}, {high:.0%}] | {limit} | {asked} |"
+        )
+    base = next((rows for a, m, rows in results if a == against and m == "baseline"), [])
     if base:
         lines += [
             "",
             f"| LiveMind arm vs {against} | n | LiveMind | {against} | diff [95% CI] | McNemar p |",
             "|---|---|---|---|---|---|",
         ]
-        for name, records in arms.items():
-            mine = [r for r in records if r["mode"] == "livemind"]
-            c = compare_modes(mine + base) if mine else None
+        for name, mode, mine in results:
+            c = compare_modes(mine + base) if mode == "livemind" else None
             if c is None:
                 continue
             lines.append(
@@ -166,13 +178,11 @@ def report(out: Path, against: str = "cot") -> str:
                 f"{100 * c['ci_high']:+.0f}] | {c['mcnemar_p']:.2f} |"
             )
     lines += ["", "| arm | mode | " + " | ".join("ABCD") + " | none |", "|---|---|" + "---|" * 5]
-    for name, records in arms.items():
-        for mode in dict.fromkeys(r["mode"] for r in records):
-            rows = [r for r in records if r["mode"] == mode]
-            for label, key in (("truth", "answer"), (mode, "predicted")):
-                shares = [sum(1 for r in rows if r[key] == x) / len(rows) for x in [*"ABCD", None]]
-                cells = " | ".join(f"{share:.0%}" for share in shares)
-                lines.append(f"| {name} | {label} | {cells} |")
+    for name, mode, rows in results:
+        for label, key in (("truth", "answer"), (mode, "predicted")):
+            shares = [sum(1 for r in rows if r[key] == x) / len(rows) for x in [*"ABCD", None]]
+            cells = " | ".join(f"{share:.0%}" for share in shares)
+            lines.append(f"| {name} | {label} | {cells} |")
     return "\n".join(lines)
 
 
@@ -182,15 +192,11 @@ def plot(out: Path, path: Path, chance: float = 0.25) -> Path:
 
     from voice_livemind.bench.analyze.plots import figure
     from voice_livemind.bench.analyze.plots_accuracy import wilson_interval
-    from voice_livemind.bench.analyze.runs import load_records
 
-    bars = []
-    for p in sorted(out.glob("*.jsonl")):
-        records = load_records(p) if p.stat().st_size else []
-        for mode in dict.fromkeys(r["mode"] for r in records):
-            rows = [r for r in records if r["mode"] == mode]
-            right = sum(1 for r in rows if r["correct"] and not r["error"])
-            bars.append((f"{p.stem}\n{mode}, n={len(rows)}", right / len(rows), right, len(rows)))
+    bars = [
+        (f"{name}\n{mode}, n={len(rows)}", correct(rows) / len(rows), correct(rows), len(rows))
+        for name, mode, rows in arm_results(out)
+    ]
     fig = figure()
     ax = fig.add_subplot()
     for i, (label, accuracy, right, n) in enumerate(bars):
