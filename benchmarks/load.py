@@ -47,7 +47,10 @@ class TurnResult:
     first_audio_s: float | None = None  # end of speech -> first audio, at the client
     server_first_audio_s: float | None = None  # the same, from the server's VAD (turn_summary)
     first_token_s: float | None = None  # end of input -> first answer token (server)
-    inferences: int = 0
+    inferences: int = 0  # finished (the server's turn summary)
+    inferences_started: int = 0
+    inferences_aborted: int = 0
+    inference_s: list[float] = field(default_factory=list)  # started -> done, at the client
     asr_lag_s: float | None = None  # the final decode's `behind_s` (see the module docstring)
     asr_queued_s: float | None = None  # how long that decode waited for the shared decoder
     error: str | None = None
@@ -72,9 +75,10 @@ class RunResult:
             "throughput_turns_per_min": round(60 * len(ok) / self.wall_s, 2),
             "server_p50_s": _pct([t.server_first_audio_s for t in self.turns], 50),
             "first_token_p50_s": _pct([t.first_token_s for t in self.turns], 50),
-            "inferences_per_turn": round(
-                statistics.fmean([t.inferences for t in self.turns]) if self.turns else 0, 2
-            ),
+            "inferences_per_turn": _mean([t.inferences for t in self.turns]),
+            "inferences_started_per_turn": _mean([t.inferences_started for t in self.turns]),
+            "inferences_aborted_per_turn": _mean([t.inferences_aborted for t in self.turns]),
+            "inference_p50_s": _pct([s for t in self.turns for s in t.inference_s], 50),
             "asr_lag_p50_s": _pct([t.asr_lag_s for t in self.turns], 50),
             "asr_lag_p95_s": _pct([t.asr_lag_s for t in self.turns], 95),
             "asr_queued_p50_s": _pct([t.asr_queued_s for t in self.turns], 50),
@@ -82,6 +86,10 @@ class RunResult:
             "load_avg_1m": [round(self.load_before, 2), round(self.load_after, 2)],
             "error_kinds": sorted({t.error for t in self.turns if t.error}),
         }
+
+
+def _mean(values: list[int]) -> float:
+    return round(statistics.fmean(values), 2) if values else 0
 
 
 def _pct(values: list[float | None], q: int) -> float | None:
@@ -108,6 +116,7 @@ async def one_turn(
 ) -> TurnResult:
     result = TurnResult()
     final_decode: dict | None = None  # the latest decode before the utterance ended
+    inference_started_at: dict[str, float] = {}
     sender = asyncio.create_task(client.send_audio(audio, chunk_s=0.1, realtime=True))
     speech_end_at = time.monotonic() + speech_end_s  # sending is paced in real time
     try:
@@ -118,6 +127,14 @@ async def one_turn(
                 result.first_audio_s = round(time.monotonic() - speech_end_at, 3)
             elif message["type"] == "asr_decoded":
                 final_decode = message
+            elif message["type"] == "inference_started":
+                result.inferences_started += 1
+                inference_started_at[message["call_id"]] = time.monotonic()
+            elif message["type"] == "inference_done":
+                if (started := inference_started_at.get(message["call_id"])) is not None:
+                    result.inference_s.append(time.monotonic() - started)
+            elif message["type"] == "inference_aborted":
+                result.inferences_aborted += 1
             elif message["type"] == "utterance_ended" and final_decode is not None:
                 if result.asr_lag_s is None:
                     result.asr_lag_s = final_decode.get("behind_s")
@@ -191,16 +208,19 @@ def machine() -> str:
 def table(runs: list[RunResult]) -> str:
     lines = [
         "| users | turns | errors | p50 s | p95 s | turns/min | server p50 s | "
-        "first token p50 s | inferences/turn | ASR lag p50, p95 s | ASR queued p50 s | "
+        "first token p50 s | inferences/turn (started, aborted) | inference p50 s | "
+        "ASR lag p50, p95 s | ASR queued p50 s | "
         "load avg (1 min) before, after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         s = run.summary()
         lines.append(
             f"| {s['users']} | {s['turns']} | {s['errors']} | {s['p50_s']} | {s['p95_s']} | "
             f"{s['throughput_turns_per_min']} | {s['server_p50_s']} | {s['first_token_p50_s']} | "
-            f"{s['inferences_per_turn']} | {s['asr_lag_p50_s']}, {s['asr_lag_p95_s']} | "
+            f"{s['inferences_per_turn']} ({s['inferences_started_per_turn']}, "
+            f"{s['inferences_aborted_per_turn']}) | {s['inference_p50_s']} | "
+            f"{s['asr_lag_p50_s']}, {s['asr_lag_p95_s']} | "
             f"{s['asr_queued_p50_s']} | {s['load_avg_1m'][0]}, {s['load_avg_1m'][1]} |"
         )
     return "\n".join(lines)

@@ -107,6 +107,38 @@ async def test_load_failures_say_what_failed(model_dir, tmp_path, monkeypatch):
     assert dict(os.environ) == environment  # starting changed nothing, failed or not
 
 
+@pytest.mark.parametrize("users_value", [None, "64"])
+async def test_the_engine_process_starts_with_onednn_primitive_cache_bounded(
+    model_dir, monkeypatch, users_value
+):
+    """On a CPU the engine process inherits a bound on oneDNN's primitive cache (unbounded, its
+    memory grows under traffic: the soak benchmark measures that); a user's value wins. The
+    engine process is forked, so what it inherits is our environment while vLLM starts it."""
+    import os
+
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from voice_livemind.llm import ModelLoadError
+    from voice_livemind.llm.vllm_engine import CPU_ONEDNN_PRIMITIVE_CACHE, VllmEngine
+
+    if users_value is None:
+        monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", users_value)
+    environment = dict(os.environ)
+    inherited = []
+
+    def start_engine_process(*args, **kwargs):
+        inherited.append(os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"))
+        raise RuntimeError("no engine process in this test")
+
+    monkeypatch.setattr(AsyncLLM, "from_engine_args", start_engine_process)
+    with pytest.raises(ModelLoadError):
+        await VllmEngine.start(model_dir)
+    assert inherited == [users_value or str(CPU_ONEDNN_PRIMITIVE_CACHE)]
+    assert dict(os.environ) == environment  # set only while the engine starts
+
+
 async def test_engine_processes_can_yield_the_cpu_to_speech_recognition(model_dir):
     """On a CPU, every thread of vLLM's engine processes runs below our priority by default."""
     import os

@@ -9,9 +9,10 @@ prefilled. vLLM starts an engine process, so scripts using this need an
 
 Importing this module changes nothing. `VllmEngine.start` sets, only while the engine starts
 and only where the user has not set them, the environment variables vLLM reads in its engine
-process: `VLLM_LOGGING_LEVEL=ERROR` (its INFO lines drown the terminal view) and, on a CPU
-with a lowered priority, `VLLM_CPU_NUM_OF_RESERVED_CPU=0`; the CPU KV cache is sized with an
-engine argument (1 GiB) unless `VLLM_CPU_KVCACHE_SPACE` is set.
+process: `VLLM_LOGGING_LEVEL=ERROR` (its INFO lines drown the terminal view), on a CPU
+`ONEDNN_PRIMITIVE_CACHE_CAPACITY` (see `CPU_ONEDNN_PRIMITIVE_CACHE`) and, on a CPU with a
+lowered priority, `VLLM_CPU_NUM_OF_RESERVED_CPU=0`; the CPU KV cache is sized with an engine
+argument (1 GiB) unless `VLLM_CPU_KVCACHE_SPACE` is set.
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ CPU_KV_CACHE_BYTES = _GIB
 # default, and on every core it prefills and decodes faster (benchmarks/RESULTS.md: "Engine
 # priority on a CPU", and the finding "The CPU engine at nice 10, on both cores").
 CPU_ENGINE_NICENESS = 10
+
+
+# oneDNN keeps every matmul primitive it has built in a process-wide cache of 1,024 by default,
+# one per distinct shape, and the number of tokens a step runs (a prefill's length, the batch)
+# changes the shape: under traffic the engine's worker grows by 1-2 MB a second for many
+# minutes (benchmarks/RESULTS.md: "Soak"). 128 holds it flat after the first minute at no
+# measurable cost in prefill or decode speed; 8 also holds it but re-builds primitives a step
+# needs (prefill ~8% slower).
+CPU_ONEDNN_PRIMITIVE_CACHE = 128
 
 
 def lower_engine_priority(niceness: int) -> None:
@@ -158,6 +168,9 @@ class VllmEngine:
                 engine_kwargs.setdefault("block_size", 32)
                 if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):  # the user's size wins
                     engine_kwargs.setdefault("kv_cache_memory_bytes", CPU_KV_CACHE_BYTES)
+                environment.setdefault(
+                    "ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(CPU_ONEDNN_PRIMITIVE_CACHE)
+                )
                 niceness = CPU_ENGINE_NICENESS if niceness is None else niceness
                 if niceness > 0:
                     environment.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # every core
