@@ -24,6 +24,8 @@ keeps what it measured; `--summarize FILE` prints the summary of such a file aga
         --abuses $a --baseline-minutes 3 --minutes 3 --output benchmarks/results/soak/$a.jsonl
     done
     .venv/bin/python benchmarks/soak.py --summarize benchmarks/results/soak/soak.jsonl
+    .venv/bin/python benchmarks/soak.py --per-abuse benchmarks/results/soak/{flood,long_word}.jsonl
+    .venv/bin/python benchmarks/soak.py --plot rss.png "before=old.jsonl,after=new.jsonl"
 """
 
 from __future__ import annotations
@@ -328,6 +330,63 @@ def summarize(path: Path) -> dict[str, Any]:
     return summary
 
 
+def per_abuse_table(paths: list[Path]) -> str:
+    """One row per run of a single abuse: the users' first audio p95 with the abuser against
+    without it (the issue's bound: 1.5x), lost turns, and `/health` at its slowest."""
+    lines = [
+        "| abuse | turns alone, with | lost | first audio p50 alone, with s | p95 alone, with s | "
+        "p95 ratio | `/health` max s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        summary = summarize(path)
+        records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        run = next((x for x in records if x["kind"] == "run"), {})
+        alone, with_abuser = summary.get("baseline", {}), summary.get("abuse", {})
+        p95_alone, p95_with = alone.get("first_audio_p95_s"), with_abuser.get("first_audio_p95_s")
+        ratio = f"{p95_with / p95_alone:.2f}x" if p95_alone and p95_with else "-"
+        health = max(
+            (h for h in (alone.get("health_max_s"), with_abuser.get("health_max_s")) if h),
+            default=None,
+        )
+        lines.append(
+            f"| {','.join(run.get('abuses', []))} | {alone.get('turns')}, "
+            f"{with_abuser.get('turns')} | {alone.get('lost', 0) + with_abuser.get('lost', 0)} | "
+            f"{alone.get('first_audio_p50_s')}, {with_abuser.get('first_audio_p50_s')} | "
+            f"{p95_alone}, {p95_with} | {ratio} | {health} |"
+        )
+    return "\n".join(lines)
+
+
+def _label_and_path(spec: str) -> tuple[str, str]:
+    label, named, path = spec.partition("=")
+    return (label, path) if named else ("", spec)
+
+
+def plot_rss(png: Path, runs: list[tuple[str, str]]) -> None:
+    """PNG: the server's RSS (with its engine processes) over the minutes of each run."""
+    from voice_livemind.bench.analyze.plots import figure
+
+    fig = figure()
+    ax = fig.add_subplot()
+    for label, path in runs:
+        lines = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+        samples = [(x["t"] / 60, x["rss_mb"]) for x in lines if x["kind"] == "sample"]
+        samples = [(t, r) for t, r in samples if r]
+        if samples:
+            drawn = ax.plot(*zip(*samples, strict=True), label=label or Path(path).stem)
+            abuse_from = next((x["t"] / 60 for x in lines if x.get("phase") == "abuse"), None)
+            if abuse_from:  # the users were alone before
+                ax.axvline(abuse_from, color=drawn[0].get_color(), linestyle=":", alpha=0.6)
+    ax.set_xlabel("minutes since the start of the soak (dotted: the abusers start)")
+    ax.set_ylabel("server RSS, MB (with its engine processes)")
+    ax.set_title("Soak: memory of `serve` under users and abusive clients")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=4, help="well-behaved users")
@@ -348,9 +407,28 @@ def main() -> None:
     parser.add_argument("--server-log", default="runs/soak_server.log")
     parser.add_argument("--output", default="benchmarks/results/soak/soak.jsonl")
     parser.add_argument("--summarize", default=None, metavar="FILE", help="only summarise FILE")
+    parser.add_argument(
+        "--per-abuse",
+        nargs="+",
+        metavar="FILE",
+        help="only tabulate runs of one abuse each (`--abuses X`) against their baselines",
+    )
+    parser.add_argument(
+        "--plot",
+        nargs=2,
+        metavar=("PNG", "FILES"),
+        help="only plot RSS over time of FILES (comma-separated, `label=path` to name one)",
+    )
     args = parser.parse_args()
     if args.summarize:
         print(json.dumps(summarize(Path(args.summarize)), indent=2))
+        return
+    if args.per_abuse:
+        print(per_abuse_table([Path(f) for f in args.per_abuse]))
+        return
+    if args.plot:
+        png, files = args.plot
+        plot_rss(Path(png), [_label_and_path(spec) for spec in files.split(",")])
         return
     args.abuses = args.abuses.split(",")
     if not set(args.abuses) <= set(ABUSES):
