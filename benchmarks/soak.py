@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -231,6 +232,27 @@ async def abuser(http, url, index, until, recorder, args) -> None:
         await asyncio.sleep(max(0.0, end - time.monotonic()))
 
 
+def run_abusers(
+    url: str, started: float, from_t: float, until: float, output: str, settings: dict
+) -> None:
+    """The abusers of a soak, from `from_t` until `until` (monotonic clock, which every process
+    shares), appending their records to the run's file."""
+    args = argparse.Namespace(**settings)
+    recorder = Recorder(Path(output), started)
+
+    async def abuse() -> None:
+        await asyncio.sleep(max(0.0, from_t - time.monotonic()))
+        async with aiohttp.ClientSession() as http:
+            await asyncio.gather(
+                *(abuser(http, url, i, until, recorder, args) for i in range(args.abusers))
+            )
+
+    try:
+        asyncio.run(abuse())
+    finally:
+        recorder.close()
+
+
 # -- monitoring --------------------------------------------------------------------------------
 
 
@@ -285,19 +307,26 @@ async def soak(url: str, server_pid: int | None, args: argparse.Namespace, clips
     def phase() -> str:
         return "baseline" if time.monotonic() < baseline_end else "abuse"
 
-    async def abusers_later(http) -> None:
-        await asyncio.sleep(max(0.0, baseline_end - time.monotonic()))
-        await asyncio.gather(
-            *(abuser(http, url, i, end, recorder, args) for i in range(args.abusers))
-        )
-
-    async with aiohttp.ClientSession() as http:
-        await asyncio.gather(
-            monitor(health_url, server_pid, end, recorder, phase, args),
-            *(user(http, url, i, clips, lambda: end, recorder, phase, args)
-              for i in range(args.users)),
-            abusers_later(http),
-        )  # fmt: skip
+    # The abusers run in a process of their own: on this event loop their floods of messages
+    # would delay the users' audio and the timing of their answers, and the figures would
+    # measure this client, not the server.
+    abusers = multiprocessing.get_context("spawn").Process(
+        target=run_abusers,
+        args=(url, started, baseline_end, end, args.output, vars(args)),
+        daemon=True,
+    )
+    abusers.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            await asyncio.gather(
+                monitor(health_url, server_pid, end, recorder, phase, args),
+                *(user(http, url, i, clips, lambda: end, recorder, phase, args)
+                  for i in range(args.users)),
+            )  # fmt: skip
+        await asyncio.to_thread(abusers.join, args.abuse_period + 30)
+    finally:
+        if abusers.is_alive():
+            abusers.terminate()
     crashed = server_pid is not None and not psutil.pid_exists(server_pid)
     recorder.write("end", crashed=crashed, load_avg=os.getloadavg()[0])
     recorder.close()
