@@ -60,10 +60,9 @@ CPU_ENGINE_NICENESS = 10
 
 # oneDNN keeps every matmul primitive it has built in a process-wide cache of 1,024 by default,
 # one per distinct shape, and the number of tokens a step runs (a prefill's length, the batch)
-# changes the shape: under traffic the engine's worker grows by 1-2 MB a second for many
-# minutes (benchmarks/RESULTS.md: "Soak"). 128 holds it flat after the first minute at no
-# measurable cost in prefill or decode speed; 8 also holds it but re-builds primitives a step
-# needs (prefill ~8% slower).
+# changes the shape, so under traffic the engine's worker grows for as long as new shapes come.
+# 128 holds what a step reuses and keeps the memory flat; a much smaller cache re-builds
+# primitives within a step (benchmarks/RESULTS.md: "Soak" and the finding on this cache).
 CPU_ONEDNN_PRIMITIVE_CACHE = 128
 
 
