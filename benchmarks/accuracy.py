@@ -193,10 +193,10 @@ def plot(out: Path, path: Path, chance: float = 0.25) -> Path:
     from voice_livemind.bench.analyze.plots import figure
     from voice_livemind.bench.analyze.plots_accuracy import wilson_interval
 
-    bars = [
-        (f"{name}\n{mode}, n={len(rows)}", correct(rows) / len(rows), correct(rows), len(rows))
-        for name, mode, rows in arm_results(out)
-    ]
+    bars = []
+    for name, mode, rows in arm_results(out):
+        right = correct(rows)
+        bars.append((f"{name}\n{mode}, n={len(rows)}", right / len(rows), right, len(rows)))
     fig = figure()
     ax = fig.add_subplot()
     for i, (label, accuracy, right, n) in enumerate(bars):

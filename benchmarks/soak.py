@@ -40,7 +40,6 @@ import random
 import signal
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,7 +276,7 @@ def health_latency_s(health_url: str) -> float | None:
     try:
         with urllib.request.urlopen(health_url, timeout=10) as response:
             response.read()
-    except (OSError, urllib.error.URLError):
+    except OSError:  # refused, reset, timed out (urllib's URLError is an OSError too)
         return None
     return round(time.perf_counter() - started, 4)
 
@@ -332,10 +331,19 @@ async def soak(url: str, server_pid: int | None, args: argparse.Namespace, clips
     recorder.close()
 
 
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every line of a soak's file."""
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
 def summarize(path: Path) -> dict[str, Any]:
-    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    lines = read_records(path)
     run = next((x for x in lines if x["kind"] == "run"), {})
-    summary: dict[str, Any] = {"file": str(path), "machine": run.get("machine")}
+    summary: dict[str, Any] = {
+        "file": str(path),
+        "machine": run.get("machine"),
+        "abuses": run.get("abuses", []),
+    }
     for phase in ("baseline", "abuse"):
         turns = [x for x in lines if x["kind"] == "turn" and x["phase"] == phase]
         if not turns:
@@ -378,8 +386,6 @@ def per_abuse_table(paths: list[Path]) -> str:
     ]
     for path in paths:
         summary = summarize(path)
-        records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-        run = next((x for x in records if x["kind"] == "run"), {})
         alone, with_abuser = summary.get("baseline", {}), summary.get("abuse", {})
         p95_alone, p95_with = alone.get("first_audio_p95_s"), with_abuser.get("first_audio_p95_s")
         ratio = f"{p95_with / p95_alone:.2f}x" if p95_alone and p95_with else "-"
@@ -388,7 +394,7 @@ def per_abuse_table(paths: list[Path]) -> str:
             default=None,
         )
         lines.append(
-            f"| {','.join(run.get('abuses', []))} | {alone.get('turns')}, "
+            f"| {','.join(summary['abuses'])} | {alone.get('turns')}, "
             f"{with_abuser.get('turns')} | {alone.get('lost', 0) + with_abuser.get('lost', 0)} | "
             f"{alone.get('first_audio_p50_s')}, {with_abuser.get('first_audio_p50_s')} | "
             f"{p95_alone}, {p95_with} | {ratio} | {health} |"
@@ -408,7 +414,7 @@ def plot_rss(png: Path, runs: list[tuple[str, str]]) -> None:
     fig = figure()
     ax = fig.add_subplot()
     for label, path in runs:
-        lines = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+        lines = read_records(Path(path))
         samples = [(x["t"] / 60, x["rss_mb"]) for x in lines if x["kind"] == "sample"]
         samples = [(t, r) for t, r in samples if r]
         if samples:
