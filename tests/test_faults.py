@@ -7,6 +7,7 @@ in test_faults_engine.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import time
@@ -33,6 +34,7 @@ from voice_livemind.livemind.config import Mode, SessionConfig
 from voice_livemind.livemind.segmenter import StreamingSegmenter, stable_segments
 from voice_livemind.llm.base import EngineError
 from voice_livemind.server.access import AccessPolicy
+from voice_livemind.server.app import CONNECTIONS
 from voice_livemind.server.client import LiveMindClient, ServerClosed
 from voice_livemind.server.connection import AudioAllowance, Connection, Limits, SharedModels
 from voice_livemind.server.protocol import ProtocolError, parse_message, pcm16_samples
@@ -217,26 +219,47 @@ async def test_an_idle_session_times_out_although_the_client_answers_pings(whisp
         await wait_until(lambda: server.sessions == 0, timeout=5)
 
 
-async def test_audio_faster_than_real_time_is_refused_not_queued(whisper):
+async def test_audio_faster_than_real_time_is_refused_and_a_flooder_is_cut_off(whisper):
     speech = with_silence(synthesize("One two three four five six seven eight."), after=0.5)
     assert len(speech) * 30 >= 60 * 16000
     flood = np.tile(speech, 30)[: 60 * 16000]  # a minute of audio, sent at once
-    async with running_server(shared_models(whisper), Limits(audio_burst_s=2.0)) as server:
+    limits = Limits(audio_burst_s=2.0, max_refused_audio_s=10.0)
+    async with running_server(shared_models(whisper), limits) as server:
         flooder = await server.connect(speech=False)
+        (connection,) = server.app[CONNECTIONS]
         other = await server.connect(speech=False)
         started = time.monotonic()
-        await flooder.send_audio(flood, chunk_s=0.1)
-        await flooder.send({"type": "marker"})  # its error comes after every frame's
-        received = await flooder.until("error", 60)
-        while received[-1].get("code") != "unknown_type":
-            received += await flooder.until("error", 60)
-        arriving_s = time.monotonic() - started  # the server took every frame within this
-        refused = sum(m.get("code") == "too_fast" for m in received)
+        with contextlib.suppress(ConnectionError):
+            await flooder.send_audio(flood, chunk_s=0.1)
+        with pytest.raises(ServerClosed):
+            while True:
+                await flooder.receive(30)
+        arriving_s = time.monotonic() - started  # every frame the server took came by then
+        errors = [m for m in flooder.received if m["type"] == "error"]
+        # One error for the run of refused frames (not one per frame), then the cut-off.
+        assert [e["code"] for e in errors] == ["too_fast", "too_fast"], errors
+        assert "closing" in errors[1]["message"] and flooder.ws.close_code == 1008
         # Admitted: at most the burst plus real time while the frames arrived.
-        admitted_s = (len(flood) / 1600 - refused) * 0.1
-        assert refused > 0 and admitted_s <= 2.0 + arriving_s + 0.2, (refused, arriving_s)
+        assert connection.audio_received_s <= 2.0 + arriving_s + 0.2, arriving_s
         await other.send_text("Can you hear me?", final=True)
         assert (await other.until("answer_done", 30))[-1]["text"] == "The answer is 42."
+
+
+async def test_a_client_briefly_ahead_of_real_time_is_told_once_per_burst_and_kept(whisper):
+    speech = with_silence(synthesize("One two three."), after=0.5)
+    three_s = np.tile(speech, 3)[: 3 * 16000]
+    limits = Limits(audio_burst_s=2.0, max_refused_audio_s=10.0)
+    async with running_server(shared_models(whisper), limits) as server:
+        client = await server.connect(speech=False)
+        for _ in range(2):  # 3 s at once: the burst takes 2 s, the rest is refused
+            await client.send_audio(three_s, chunk_s=0.1)
+            await asyncio.sleep(3.0)  # then quiet: the allowance fills again
+        await client.send({"type": "marker"})  # its error comes after every frame's
+        received = await client.until("error", 30)
+        while received[-1].get("code") != "unknown_type":
+            received += await client.until("error", 30)
+        codes = [m["code"] for m in received if m["type"] == "error"]
+        assert codes == ["too_fast", "too_fast", "unknown_type"] and not client.ws.closed
 
 
 async def test_a_turn_has_a_size_cap_in_characters(whisper):

@@ -90,6 +90,9 @@ class Limits:
     # Audio is admitted at real time plus this much ahead: a client cannot queue more work for
     # the Whisper thread every session shares than its own talking makes.
     audio_burst_s: float = 2.0
+    # Refusing frames one by one still costs the event loop every client shares: a client
+    # that keeps sending ahead after being told is closed once this much audio was refused.
+    max_refused_audio_s: float = 10.0
     max_outbox_bytes: int = 16 * 1024**2  # unsent messages; past it the client is dropped
 
 
@@ -168,9 +171,16 @@ class Connection:
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
         self._samples_received = 0
         self._allowance = AudioAllowance(limits.audio_burst_s, time.monotonic())
+        self._refused_audio_s = 0.0
+        self._refusing = False  # the frame before was refused too: the client was told
         self._turn_speech_start: float | None = None  # stream time of this turn's first word
         self._tasks: list[asyncio.Task[object]] = []
         self._listening: asyncio.Task[object] | None = None  # the pipeline, over the audio
+
+    @property
+    def audio_received_s(self) -> float:
+        """Seconds of the client's audio admitted so far."""
+        return self._samples_received / SAMPLE_RATE
 
     async def run(self) -> None:
         """Serve the client until it leaves, idles out or the server stops."""
@@ -289,17 +299,33 @@ class Connection:
                 raise ProtocolError("asr_failed", SPEECH_FAILED)
             seconds = len(samples) / SAMPLE_RATE
             if not self._allowance.take(seconds, time.monotonic()):
-                raise ProtocolError(
-                    "too_fast",
-                    f"audio faster than real time (at most {self.limits.audio_burst_s:g} s "
-                    "ahead): this frame is dropped",
-                )
+                self._refuse_audio(seconds)
+                return
+            self._refusing = False
         except ProtocolError as exc:
             self._error(exc.code, str(exc))
             return
         t = self._samples_received / SAMPLE_RATE
         self._samples_received += len(samples)
         self._frames.put_nowait(AudioFrame(samples, t))
+
+    def _refuse_audio(self, seconds: float) -> None:
+        """Drop a frame that is ahead of real time. The first frame of a run of them gets an
+        error (one, not one per frame); past `max_refused_audio_s` in all, the client is cut
+        off with `too_fast`."""
+        self._refused_audio_s += seconds
+        limit = self.limits.max_refused_audio_s
+        if self._refused_audio_s > limit:
+            message = f"over {limit:g} s of audio refused for arriving ahead of real time: closing"
+            raise _Refused("too_fast", message, WSCloseCode.POLICY_VIOLATION)
+        if not self._refusing:
+            self._refusing = True
+            ahead = self.limits.audio_burst_s
+            self._error(
+                "too_fast",
+                f"audio faster than real time (at most {ahead:g} s ahead): frames are dropped "
+                "until it slows down",
+            )
 
     def _start(self, start: Start) -> None:
         if self.pipeline is not None:
