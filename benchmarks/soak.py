@@ -13,7 +13,10 @@ abuses, one per `--abuse-period` seconds:
 
 Every `--sample-s` the server's RSS (its process and children: vLLM's engine process too) and
 the latency of `/health` are sampled. With `--baseline-minutes M` the users first talk alone for
-M minutes: their latency then is the reference for the abuse phase.
+M minutes: their latency then is the reference for the abuse phase; with `--alternate-s S`
+the two phases alternate in blocks of S seconds instead, so that what drifts over a run (the
+users' growing conversations, their turns falling into step) weighs on both alike. A turn
+that straddles two phases counts in neither.
 
 Every turn and sample is appended to `--output` (JSONL) as it happens, so a run that is stopped
 keeps what it measured; `--summarize FILE` prints the summary of such a file again.
@@ -21,7 +24,8 @@ keeps what it measured; `--summarize FILE` prints the summary of such a file aga
     flock /tmp/vl-bench.lock .venv/bin/python benchmarks/soak.py --users 4 --abusers 2 --minutes 30
     for a in flood long_word garbage slowloris no_reader; do   # one abuser doing each abuse
       flock /tmp/vl-bench.lock .venv/bin/python benchmarks/soak.py --users 2 --abusers 1 \
-        --abuses $a --baseline-minutes 3 --minutes 3 --output benchmarks/results/soak/$a.jsonl
+        --abuses $a --baseline-minutes 3 --minutes 3 --alternate-s 60 \
+        --output benchmarks/results/soak/$a.jsonl
     done
     .venv/bin/python benchmarks/soak.py --summarize benchmarks/results/soak/soak.jsonl
     .venv/bin/python benchmarks/soak.py --per-abuse benchmarks/results/soak/{flood,long_word}.jsonl
@@ -94,11 +98,13 @@ async def user(http, url, index, clips, phase_end, recorder, phase, args) -> Non
             while time.monotonic() < phase_end():
                 audio, speech_end_s = clips[(index + turn) % len(clips)]
                 turn += 1
+                asked_in = phase()
                 result = await one_turn(client, audio, speech_end_s, args.turn_timeout)
+                # A turn that began in one phase and ended in the other belongs to neither.
                 recorder.write(
                     "turn",
                     user=index,
-                    phase=phase(),
+                    phase=asked_in if phase() == asked_in else "boundary",
                     first_audio_s=result.first_audio_s,
                     error=result.error,
                 )
@@ -232,19 +238,20 @@ async def abuser(http, url, index, until, recorder, args) -> None:
 
 
 def run_abusers(
-    url: str, started: float, from_t: float, until: float, output: str, settings: dict
+    url: str, started: float, windows: list[tuple[float, float]], output: str, settings: dict
 ) -> None:
-    """The abusers of a soak, from `from_t` until `until` (monotonic clock, which every process
+    """The abusers of a soak, in each (from, until) window (monotonic clock, which every process
     shares), appending their records to the run's file."""
     args = argparse.Namespace(**settings)
     recorder = Recorder(Path(output), started)
 
     async def abuse() -> None:
-        await asyncio.sleep(max(0.0, from_t - time.monotonic()))
         async with aiohttp.ClientSession() as http:
-            await asyncio.gather(
-                *(abuser(http, url, i, until, recorder, args) for i in range(args.abusers))
-            )
+            for from_t, until in windows:
+                await asyncio.sleep(max(0.0, from_t - time.monotonic()))
+                await asyncio.gather(
+                    *(abuser(http, url, i, until, recorder, args) for i in range(args.abusers))
+                )
 
     try:
         asyncio.run(abuse())
@@ -292,26 +299,56 @@ async def monitor(health_url, server_pid, until, recorder, phase, args) -> None:
 # -- the run -----------------------------------------------------------------------------------
 
 
+def phase_windows(
+    started: float, baseline_s: float, abuse_s: float, alternate_s: float
+) -> list[tuple[float, float, str]]:
+    """The run's phases as (from, until, name): the users alone for `baseline_s`, then with the
+    abusers for `abuse_s`. With `alternate_s`, the same totals come in alternating blocks of
+    that length, alone first: what drifts over a run (the users' conversations grow, two users'
+    turns fall into step and compete) then weighs on both phases alike."""
+    left = {"baseline": baseline_s, "abuse": abuse_s}
+    block = alternate_s or max(baseline_s, abuse_s)
+    windows, t, name = [], started, "baseline"
+    while left["baseline"] + left["abuse"] > 1e-9:
+        if left[name] <= 1e-9:
+            name = "abuse" if name == "baseline" else "baseline"
+        length = min(block, left[name])
+        windows.append((t, t + length, name))
+        t, left[name] = t + length, left[name] - length
+        name = "abuse" if name == "baseline" else "baseline"
+    return windows
+
+
 async def soak(url: str, server_pid: int | None, args: argparse.Namespace, clips) -> None:
     started = time.monotonic()
     recorder = Recorder(Path(args.output), started)
-    baseline_end = started + 60 * args.baseline_minutes
-    end = baseline_end + 60 * args.minutes
+    windows = phase_windows(
+        started, 60 * args.baseline_minutes, 60 * args.minutes, args.alternate_s
+    )
+    end = windows[-1][1]
     health_url = url.replace("ws://", "http://").removesuffix("/ws") + "/health"
     recorder.write("run", users=args.users, abusers=args.abusers, abuses=args.abuses,
                    minutes=args.minutes,
-                   baseline_minutes=args.baseline_minutes, machine=machine(),
+                   baseline_minutes=args.baseline_minutes, alternate_s=args.alternate_s,
+                   machine=machine(),
                    load_avg=os.getloadavg()[0])  # fmt: skip
 
     def phase() -> str:
-        return "baseline" if time.monotonic() < baseline_end else "abuse"
+        now = time.monotonic()
+        return next((name for _, until, name in windows if now < until), windows[-1][2])
 
     # The abusers run in a process of their own: on this event loop their floods of messages
     # would delay the users' audio and the timing of their answers, and the figures would
     # measure this client, not the server.
     abusers = multiprocessing.get_context("spawn").Process(
         target=run_abusers,
-        args=(url, started, baseline_end, end, args.output, vars(args)),
+        args=(
+            url,
+            started,
+            [(a, b) for a, b, name in windows if name == "abuse"],
+            args.output,
+            vars(args),
+        ),
         daemon=True,
     )
     abusers.start()
@@ -437,6 +474,12 @@ def main() -> None:
     parser.add_argument("--abusers", type=int, default=2, help="abusive clients")
     parser.add_argument("--minutes", type=float, default=30, help="with the abusers")
     parser.add_argument("--baseline-minutes", type=float, default=0, help="users alone first")
+    parser.add_argument(
+        "--alternate-s",
+        type=float,
+        default=0,
+        help="alternate alone and abused blocks of this many seconds (0: alone, then abused)",
+    )
     parser.add_argument("--abuse-period", type=float, default=20, help="seconds of each abuse")
     parser.add_argument(
         "--abuses",
