@@ -80,6 +80,15 @@ def test_fillers():
         ("Options are (A) 14 (B) 17 (C) 9 (D) 22", ("A", "B", "C", "D"), True),
         ("Options A. Mars B. Jupiter C. Venus. D. Earth.", ("A", "B", "C", "D"), True),
         ("Option A: Mars. Option B: Venus.", ("A", "B"), True),
+        # After "option" a letter needs no punctuation, in either case.
+        (
+            "scenario two. Option A, wrong, wrong. option b wrong not wrong option c not wrong "
+            "Option D, not wrong,",
+            tuple("ABCD"),
+            True,
+        ),
+        ("Options? Option A 5 Option B. 6, Option C 12. Option D 15.", tuple("ABCD"), True),
+        ("Option A is 5. Option B is", ("A", "B"), True),
         # Letters Whisper writes as words: "The." for B, "See." or "T." for C.
         (
             "Options. A. Facilitate tasks. The. Easy tasks. See. Hard tasks. D. All.",

@@ -137,8 +137,11 @@ _REFERS_TO_OPTIONS = re.compile(r"\b(?:of|from|among) the following\b", re.IGNOR
 # Whisper tiny.en writes some letters said alone as words: "B." as "The." or "Be.", "C." as
 # "See." or "T."; standing alone before a comma or period they are letters, not words.
 _HEARD_AS = {"the": "B", "be": "B", "bee": "B", "see": "C", "sea": "C", "si": "C", "t": "C"}
+# After the word "option" a letter needs no punctuation: Whisper writes "option c not wrong"
+# and "Option D 15." as often as "Option C, ...".
 _LETTER = re.compile(
-    r"(?:^|[\s(])(?:option\s+)?\(?([A-J]|the|bee?|see|sea|si|t)(?:[,.:)]|\s*-)(?=\s|$)",
+    r"(?:^|[\s(])(?:option\s+\(?([A-J]|the|bee?|see|sea|si|t)\b[,.:)]?"
+    r"|\(?([A-J]|the|bee?|see|sea|si|t)(?:[,.:)]|\s*-))(?=\s|$)",
     re.IGNORECASE,
 )
 
@@ -232,7 +235,7 @@ def options_state(text: str) -> OptionsState:
     if first := _FIRST_A.match(after):
         letters, last_end = ["A"], first.end()
     for match in _LETTER.finditer(after, last_end):
-        token = match.group(1)
+        token = match.group(1) or match.group(2)
         letter = _HEARD_AS.get(token.lower(), token).upper()
         previous = ord(letters[-1]) if letters else ord("A") - 1
         if 1 <= ord(letter) - previous <= 2:
