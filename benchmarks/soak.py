@@ -262,17 +262,20 @@ def run_abusers(
 # -- monitoring --------------------------------------------------------------------------------
 
 
-def tree_rss_mb(pid: int) -> float | None:
+def rss_mb(pid: int) -> tuple[float, float] | None:
+    """RSS in MB of the server process with its children (vLLM's engine processes), and of the
+    server process alone; None once it is gone."""
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return None
-    total = 0
+    sizes: dict[int, int] = {}
     for process in processes:
         with contextlib.suppress(psutil.Error):
-            total += process.memory_info().rss
-    return round(total / 1024**2, 1)
+            sizes[process.pid] = process.memory_info().rss
+    total, own = sum(sizes.values()), sizes.get(pid, 0)
+    return round(total / 1024**2, 1), round(own / 1024**2, 1)
 
 
 def health_latency_s(health_url: str) -> float | None:
@@ -291,8 +294,8 @@ def health_latency_s(health_url: str) -> float | None:
 async def monitor(health_url, server_pid, until, recorder, phase, args) -> None:
     while time.monotonic() < until:
         health_s = await asyncio.to_thread(health_latency_s, health_url)
-        rss = tree_rss_mb(server_pid) if server_pid else None
-        recorder.write("sample", phase=phase(), health_s=health_s, rss_mb=rss)
+        total, own = (rss_mb(server_pid) if server_pid else None) or (None, None)
+        recorder.write("sample", phase=phase(), health_s=health_s, rss_mb=total, server_rss_mb=own)
         await asyncio.sleep(args.sample_s)
 
 
