@@ -3,10 +3,12 @@
 Issue 19 asks for batched decoding across sessions: K talkers' buffers in one encoder/decoder
 call instead of K calls. This measures what that would save before it is built. For each
 buffer length and batch size B: B different spoken buffers (BENCH_QUESTIONS, cut to the
-length) decoded by CTranslate2's Whisper directly, as the streaming decoder does (greedy, no
-timestamps, the English start sequence), once as B calls of one buffer and once as one call
-of B; the encoder either on the buffer plus 1 s (the short window `decoder.py` uses) or on
-Whisper's full 30 s window (what faster-whisper's batched pipeline and a GPU would use).
+length) decoded by CTranslate2's Whisper directly, greedy, with timestamp tokens and the
+English start sequence as the streaming decoder's pass, once as B calls of one buffer and once
+as one call of B; the encoder either on the window the streaming decoder uses (the buffer plus
+`DecoderConfig.audio_context_pad_s`, in whole seconds) or on Whisper's full 30 s window (what
+faster-whisper's batched pipeline and a GPU would use). Not included: the prompt of earlier
+text and the word alignment that a streaming decode also runs.
 Reported: the wall time of both ways, their ratio (> 1: the batch is faster) and whether the
 batch gave the same tokens as the single calls. Calls alternate between the two ways, and
 each figure is the median of `--repeats`.
@@ -18,6 +20,7 @@ each figure is the median of `--repeats`.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
@@ -25,13 +28,13 @@ import ctranslate2
 import numpy as np
 from faster_whisper.tokenizer import Tokenizer
 
+from voice_livemind.asr.decoder import DecoderConfig
 from voice_livemind.asr.models import load_whisper
 from voice_livemind.audio.speech_samples import BENCH_QUESTIONS, synthesize
 
 SAMPLE_RATE = 16_000
 FRAMES_PER_S = 100
 FULL_WINDOW_FRAMES = 3_000
-PAD_S = 1.0  # the short window: the buffer plus this much, as `audio_context_pad_s`
 
 
 def main() -> None:
@@ -48,7 +51,8 @@ def main() -> None:
     tokenizer = Tokenizer(
         whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language="en"
     )
-    prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    prompt = list(tokenizer.sot_sequence)  # timestamps on, as the streaming decoder runs
+    pad_s = DecoderConfig().audio_context_pad_s or 0.0
     speech = [synthesize(q) for q in BENCH_QUESTIONS]
     print(f"CTranslate2 {ctranslate2.__version__}, {args.threads} threads, {len(speech)} clips")
     header = (
@@ -57,13 +61,13 @@ def main() -> None:
     )
     print(header)
     for length_s in (float(x) for x in args.lengths.split(",")):
-        short = round((length_s + PAD_S) * FRAMES_PER_S)
+        short = min(FULL_WINDOW_FRAMES, math.ceil(length_s + pad_s) * FRAMES_PER_S)
         for window, frames in (("short", short), ("30 s", FULL_WINDOW_FRAMES)):
             for batch in (int(x) for x in args.batches.split(",")):
                 features = np.stack(
                     [mel(whisper, speech[i % len(speech)], length_s, frames) for i in range(batch)]
                 )
-                max_length = round(4 * length_s) + len(prompt)
+                max_length = 16 + math.ceil(8 * length_s)  # as `DecoderConfig.max_tokens_per_s`
                 decode(model, features, prompt, max_length)  # warm: allocations, caches
                 times: dict[str, list[float]] = {"singles": [], "batch": []}
                 tokens: dict[str, list[list[int]]] = {}
