@@ -248,7 +248,9 @@ async def test_audio_faster_than_real_time_is_refused_and_a_flooder_is_cut_off(w
 async def test_a_client_briefly_ahead_of_real_time_is_told_once_per_burst_and_kept(whisper):
     speech = with_silence(synthesize("One two three."), after=0.5)
     three_s = np.tile(speech, 3)[: 3 * 16000]
-    limits = Limits(audio_burst_s=2.0, max_refused_audio_s=10.0)
+    # Two bursts refuse 1 s each, 3 s apart: 2 s in all, over the 1.5 s limit, but the first
+    # has drained by the second.
+    limits = Limits(audio_burst_s=2.0, max_refused_audio_s=1.5, refused_audio_drain=1.0)
     async with running_server(shared_models(whisper), limits) as server:
         client = await server.connect(speech=False)
         for _ in range(2):  # 3 s at once: the burst takes 2 s, the rest is refused

@@ -92,7 +92,11 @@ class Limits:
     audio_burst_s: float = 2.0
     # Refusing frames one by one still costs the event loop every client shares: a client
     # that keeps sending ahead after being told is closed once this much audio was refused.
+    # The count drains at `refused_audio_drain` seconds a second, so a network stall now and
+    # then (its backlog sent at once) never adds up to it; a flood at 20x (19 s refused a
+    # second) reaches it within a second.
     max_refused_audio_s: float = 10.0
+    refused_audio_drain: float = 0.1
     max_outbox_bytes: int = 16 * 1024**2  # unsent messages; past it the client is dropped
 
 
@@ -171,7 +175,8 @@ class Connection:
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
         self._samples_received = 0
         self._allowance = AudioAllowance(limits.audio_burst_s, time.monotonic())
-        self._refused_audio_s = 0.0
+        self._refused_audio_s = 0.0  # drained to the time of `_refused_t`
+        self._refused_t = time.monotonic()
         self._refusing = False  # the frame before was refused too: the client was told
         self._turn_speech_start: float | None = None  # stream time of this turn's first word
         self._tasks: list[asyncio.Task[object]] = []
@@ -311,9 +316,12 @@ class Connection:
 
     def _refuse_audio(self, seconds: float) -> None:
         """Drop a frame that is ahead of real time. The first frame of a run of them gets an
-        error (one, not one per frame); past `max_refused_audio_s` in all, the client is cut
-        off with `too_fast`."""
-        self._refused_audio_s += seconds
+        error (one, not one per frame); past `max_refused_audio_s` (less what has drained),
+        the client is cut off with `too_fast`."""
+        now = time.monotonic()
+        drained = self.limits.refused_audio_drain * (now - self._refused_t)
+        self._refused_audio_s = max(0.0, self._refused_audio_s - drained) + seconds
+        self._refused_t = now
         limit = self.limits.max_refused_audio_s
         if self._refused_audio_s > limit:
             message = f"over {limit:g} s of audio refused for arriving ahead of real time: closing"
