@@ -101,16 +101,18 @@ class Limits:
 
 
 class AudioAllowance:
-    """A token bucket in seconds of audio: it fills at real time up to `burst_s`."""
+    """A token bucket in seconds of audio: it fills at `rate` seconds a second (real time by
+    default) up to `burst_s`."""
 
-    def __init__(self, burst_s: float, now: float) -> None:
+    def __init__(self, burst_s: float, now: float, rate: float = 1.0) -> None:
         self.burst_s = burst_s
+        self.rate = rate
         self._credit_s = burst_s
         self._t = now
 
     def take(self, seconds: float, now: float) -> bool:
         """Admit `seconds` of audio arriving at `now` if the allowance holds them."""
-        self._credit_s = min(self.burst_s, self._credit_s + (now - self._t))
+        self._credit_s = min(self.burst_s, self._credit_s + self.rate * (now - self._t))
         self._t = now
         if seconds > self._credit_s:
             return False
@@ -174,9 +176,12 @@ class Connection:
         self._dropped = False  # the client stopped reading and was cut off
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
         self._samples_received = 0
-        self._allowance = AudioAllowance(limits.audio_burst_s, time.monotonic())
-        self._refused_audio_s = 0.0  # drained to the time of `_refused_t`
-        self._refused_t = time.monotonic()
+        now = time.monotonic()
+        self._allowance = AudioAllowance(limits.audio_burst_s, now)
+        # How much more audio may be refused before the client is cut off.
+        self._refusable = AudioAllowance(
+            limits.max_refused_audio_s, now, rate=limits.refused_audio_drain
+        )
         self._refusing = False  # the frame before was refused too: the client was told
         self._turn_speech_start: float | None = None  # stream time of this turn's first word
         self._tasks: list[asyncio.Task[object]] = []
@@ -318,12 +323,8 @@ class Connection:
         """Drop a frame that is ahead of real time. The first frame of a run of them gets an
         error (one, not one per frame); past `max_refused_audio_s` (less what has drained),
         the client is cut off with `too_fast`."""
-        now = time.monotonic()
-        drained = self.limits.refused_audio_drain * (now - self._refused_t)
-        self._refused_audio_s = max(0.0, self._refused_audio_s - drained) + seconds
-        self._refused_t = now
-        limit = self.limits.max_refused_audio_s
-        if self._refused_audio_s > limit:
+        if not self._refusable.take(seconds, time.monotonic()):
+            limit = self.limits.max_refused_audio_s
             message = f"over {limit:g} s of audio refused for arriving ahead of real time: closing"
             raise _Refused("too_fast", message, WSCloseCode.POLICY_VIOLATION)
         if not self._refusing:
