@@ -139,9 +139,10 @@ _REFERS_TO_OPTIONS = re.compile(r"\b(?:of|from|among) the following\b", re.IGNOR
 _HEARD_AS = {"the": "B", "be": "B", "bee": "B", "see": "C", "sea": "C", "si": "C", "t": "C"}
 # After the word "option" a letter needs no punctuation: Whisper writes "option c not wrong"
 # and "Option D 15." as often as "Option C, ...".
+_LETTER_WORD = r"[A-J]|the|bee?|see|sea|si|t"
 _LETTER = re.compile(
-    r"(?:^|[\s(])(?:option\s+\(?([A-J]|the|bee?|see|sea|si|t)\b[,.:)]?"
-    r"|\(?([A-J]|the|bee?|see|sea|si|t)(?:[,.:)]|\s*-))(?=\s|$)",
+    rf"(?:^|[\s(])(?:option\s+\(?({_LETTER_WORD})\b[,.:)]?|\(?({_LETTER_WORD})(?:[,.:)]|\s*-))"
+    r"(?=\s|$)",
     re.IGNORECASE,
 )
 
