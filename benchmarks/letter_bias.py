@@ -1,84 +1,109 @@
-"""Why LiveMind's prefilled answer collapses onto one letter: the model's own letter odds.
+"""Whether LiveMind's letter step chooses: greedy and calibrated letters on the same questions.
 
-For MMLU questions, LiveMind's final prompt (no inferences: the whole question as the new
-input, the final instruction, the prefill "The answer is (") goes through the model once with
-transformers, and the next-token probabilities of the option letters are read. If the model
-puts most of its mass on one letter whatever the question, the constrained letter cannot fix
-the collapse: the final step needs room to weigh the options (a short reply before the letter).
+For MMLU questions, LiveMind's final prompt with no inferences (the whole question as the new
+input, the final instruction, the prefill "The answer is (") goes through the engine, and the
+option letters' log-probabilities at the next token are read, as the session reads them. A
+small model's letter odds lean the same way whatever the question, so its greedy letter is
+nearly a constant; the calibrated letter (the one that most exceeds the model's prior,
+measured on the calibration questions of `voice_livemind/livemind/calibration.py`, none of
+them from MMLU) is what the session answers with by default. The summary compares the two on
+the same questions (paired: a 95% bootstrap interval and McNemar's test) with letter shares.
 
-    python benchmarks/letter_bias.py --model DIR --n 40 --seed 7 \\
-        --out benchmarks/results/accuracy/letter_bias_seed7.json
+    python benchmarks/letter_bias.py --model smollm2-135m --n 200 --seed 42 \\
+        --out benchmarks/results/letter_bias/seed42_smollm2.json
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
+import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
+from voice_livemind.bench.analyze.paired import paired_accuracy
 from voice_livemind.bench.datasets import load_questions, sample_questions
+from voice_livemind.livemind.calibration import first_letter_logprobs, letter_prior
+from voice_livemind.livemind.choices import calibrated_letter, letter_regex
 from voice_livemind.livemind.config import SessionConfig
-from voice_livemind.livemind.prompts import final_messages
-from voice_livemind.livemind.samples import (
-    MULTIPLE_CHOICE_ANSWER_PREFIX,
-    MULTIPLE_CHOICE_INSTRUCTION,
-)
+from voice_livemind.livemind.session import LETTER_SETTINGS, letter_prompt
+from voice_livemind.llm import open_engine
+
+
+async def run(args: argparse.Namespace) -> dict:
+    engine = await open_engine(args.model)
+    build = letter_prompt(SessionConfig())
+    questions = sample_questions(load_questions(args.data), args.n, args.seed)
+    rows = []
+    try:
+        priors = {}
+        for i, q in enumerate(questions, 1):
+            if q.letters not in priors:
+                priors[q.letters] = await letter_prior(engine, build, q.letters, ")")
+            settings = replace(LETTER_SETTINGS, max_tokens=1, regex=letter_regex(q.letters, ")"))
+            text = q.question.rstrip() + "\n" + q.options_text
+            logprobs = await first_letter_logprobs(
+                engine, build(text), settings, q.letters, f"letter-{i}"
+            )
+            rows.append(
+                {
+                    "id": q.id,
+                    "answer": q.answer,
+                    "probs": {k: round(math.exp(v), 4) for k, v in logprobs.items()},
+                    "greedy": max(logprobs, key=logprobs.get),
+                    "calibrated": calibrated_letter(logprobs, priors[q.letters], q.letters),
+                }
+            )
+            print(f"\r{i}/{len(questions)}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+    finally:
+        await engine.close()
+    truth = [r["answer"] for r in rows]
+    greedy = [r["greedy"] for r in rows]
+    calibrated = [r["calibrated"] for r in rows]
+    paired = paired_accuracy(
+        [c == t for c, t in zip(calibrated, truth, strict=True)],
+        [g == t for g, t in zip(greedy, truth, strict=True)],
+    )
+    summary = {
+        "model": engine.name,
+        "data": args.data,
+        "seed": args.seed,
+        "n": len(rows),
+        "prior": {
+            "".join(k): {letter: round(math.exp(v), 3) for letter, v in p.items()}
+            for k, p in priors.items()
+        },
+        "letters": {
+            "truth": dict(sorted(Counter(truth).items())),
+            "greedy": dict(sorted(Counter(greedy).items())),
+            "calibrated": dict(sorted(Counter(calibrated).items())),
+        },
+        "accuracy": {"greedy": paired.accuracy_b, "calibrated": paired.accuracy_a},
+        "calibrated_minus_greedy": {
+            "difference": paired.difference,
+            "ci95": [paired.ci_low, paired.ci_high],
+            "mcnemar_p": paired.mcnemar_p,
+        },
+    }
+    return {"summary": summary, "questions": rows}
 
 
 def main(args: argparse.Namespace) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=torch.bfloat16)
-    model.eval()
-    config = SessionConfig()
-    questions = sample_questions(load_questions(args.data), args.n, args.seed)
-    rows = []
-    for q in questions:
-        text = q.question.rstrip() + "\n" + q.options_text
-        messages = final_messages(config.prompt_format, [], [], text, MULTIPLE_CHOICE_INSTRUCTION)
-        messages.append({"role": "assistant", "content": MULTIPLE_CHOICE_ANSWER_PREFIX})
-        prompt = tokenizer.apply_chat_template(
-            messages, continue_final_message=True, tokenize=False
-        )
-        ids = tokenizer(prompt, return_tensors="pt").input_ids
-        with torch.no_grad():
-            logits = model(ids).logits[0, -1].float()
-        letter_ids = [tokenizer.convert_tokens_to_ids(letter) for letter in q.letters]
-        probs = torch.softmax(logits[letter_ids], dim=0).tolist()
-        mass = torch.softmax(logits, dim=0)[letter_ids].sum().item()
-        rows.append(
-            {
-                "id": q.id,
-                "answer": q.answer,
-                "probs": dict(zip(q.letters, probs, strict=True)),
-                "letter_mass": mass,
-            }
-        )
-    top = Counter(max(r["probs"], key=r["probs"].get) for r in rows)
-    mean = {letter: sum(r["probs"].get(letter, 0.0) for r in rows) / len(rows) for letter in "ABCD"}
-    truth = Counter(r["answer"] for r in rows)
-    right = sum(1 for r in rows if max(r["probs"], key=r["probs"].get) == r["answer"])
-    summary = {
-        "n": len(rows),
-        "argmax_letters": dict(sorted(top.items())),
-        "truth_letters": dict(sorted(truth.items())),
-        "mean_probability": mean,
-        "argmax_accuracy": right / len(rows),
-        "mean_letter_mass": sum(r["letter_mass"] for r in rows) / len(rows),
-    }
-    print(json.dumps(summary, indent=2))
+    result = asyncio.run(run(args))
+    print(json.dumps(result["summary"], indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"summary": summary, "questions": rows}, indent=1))
+    Path(args.out).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--data", default="../shared/data/mmlu_test.jsonl")
-    parser.add_argument("--n", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", required=True)
     main(parser.parse_args())

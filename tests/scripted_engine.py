@@ -1,8 +1,9 @@
 """A fake `ChatEngine` for session tests: scripted replies, optional delays, full bookkeeping.
 
 `ScriptedEngine` records every call (messages, settings, request id), answers with a function
-of (messages, settings), can sleep before each streamed chunk or hold calls at a gate until
-the test releases them, and tracks which requests are in flight, completed, cancelled or
+of (messages, settings) (given `logprobs`, it also reports the top tokens at a reply's first
+position), can sleep before each streamed chunk or hold calls at a gate until the test
+releases them, and tracks which requests are in flight, completed, cancelled or
 aborted.
 A reply function that raises (e.g. `EngineError`) makes the engine fail that call.
 """
@@ -12,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from voice_livemind.livemind.prompts import COT_SYSTEM, FINAL_INSTRUCTION
 from voice_livemind.llm.base import Chunk, Message, SamplingSettings, Usage
 
 Reply = Callable[[list[Message], SamplingSettings], str]
+# The top tokens and their log-probabilities at a reply's first position.
+Logprobs = Callable[[list[Message]], Mapping[str, float]]
 Delay = float | Callable[[list[Message], SamplingSettings], float]
 
 DEFAULT_INFERENCE = "action inference. noted"
@@ -67,6 +70,7 @@ class ScriptedEngine:
         name: str = "scripted",
         context_tokens: int = 100_000,
         count: Callable[[Sequence[Message]], int] = approx_tokens,
+        logprobs: Logprobs | None = None,
     ) -> None:
         if isinstance(reply, str):
             text = reply
@@ -77,6 +81,8 @@ class ScriptedEngine:
         self._count = count
         self.name = name
         self.context_tokens = context_tokens
+        self._logprobs = logprobs
+        self.reports_logprobs = logprobs is not None
         self.calls: list[Call] = []
         self.in_flight: set[str] = set()
         self.max_in_flight = 0
@@ -135,9 +141,12 @@ class ScriptedEngine:
                 if delay:
                     await asyncio.sleep(delay)
                 now = time.monotonic()
+                top = ()
+                if settings.top_logprobs and self._logprobs is not None and first_at is None:
+                    top = (self._logprobs(messages),)
                 first_at = first_at or now
                 last_at = now
-                yield Chunk(text=piece)
+                yield Chunk(text=piece, top_logprobs=top)
             usage = Usage(
                 prompt_tokens=self._count(messages),
                 generated_tokens=len(pieces),

@@ -99,18 +99,22 @@ def test_bench_then_analyze_on_the_shipped_sample(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("options", "prefix"),
+    ("style", "options", "prefix"),
     [
-        # No prefill by default: after "The answer is (" a small model's letter is nearly
-        # constant (benchmarks/RESULTS.md, "Accuracy"); a free reply's letter is not.
-        ([], ""),
-        (["--answer-prefix", MULTIPLE_CHOICE_ANSWER_PREFIX], MULTIPLE_CHOICE_ANSWER_PREFIX),
+        # A text answer's reply is read: free by default (after "The answer is (" a small
+        # model's letter leans one way; benchmarks/RESULTS.md, "Accuracy").
+        (AnswerStyle.TEXT, [], ""),
+        (AnswerStyle.TEXT, ["--answer-prefix", "The answer is ("], "The answer is ("),
+        # A spoken answer says only the option: straight to the calibrated letter.
+        (AnswerStyle.SPOKEN, [], MULTIPLE_CHOICE_ANSWER_PREFIX),
+        (AnswerStyle.SPOKEN, ["--answer-prefix", ""], ""),
+        (AnswerStyle.SPOKEN, ["--weigh-options"], ""),
     ],
 )
 @pytest.mark.parametrize("command", [["text", "Hi."], ["bench"], ["demo"]])
-def test_the_answer_prefix_is_off_unless_given(command, options, prefix):
+def test_the_answer_prefix_follows_the_answer_style_unless_given(command, style, options, prefix):
     args = build_parser().parse_args([*command, *options])
-    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION)
+    config = session_config(args, MULTIPLE_CHOICE_INSTRUCTION, answer_style=style)
     assert config.answer_prefix == prefix
     assert config.answer_instruction == MULTIPLE_CHOICE_INSTRUCTION
 

@@ -11,8 +11,10 @@ import pytest
 from conftest import QUESTION, free_port
 
 from voice_livemind.livemind.actions import ACTION_REGEX
+from voice_livemind.livemind.calibration import label_logprobs
+from voice_livemind.livemind.choices import letter_regex
 from voice_livemind.livemind.config import EndPolicy, SessionConfig
-from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.livemind.session import LiveMindSession, letter_prompt
 from voice_livemind.livemind.text_source import replay_text
 from voice_livemind.llm import (
     EngineTimeoutError,
@@ -64,6 +66,15 @@ async def test_a_final_assistant_message_is_continued(engine):
     text, _ = await complete(engine, prefilled, SamplingSettings(max_tokens=3), "o-prefill")
     assert not text.lower().startswith("the answer")  # it goes on from "(", not from scratch
     assert re.match(r"\s*[A-Z]", text)
+
+
+async def test_letter_odds_are_reported_through_the_server(engine):
+    messages = letter_prompt(SessionConfig())("Which is a planet? (A) Mars (B) a chair (C) rain")
+    settings = SamplingSettings(max_tokens=1, regex=letter_regex("ABC", ")"), top_logprobs=20)
+    chunks = [c async for c in engine.stream(messages, settings, "o-letter-odds")]
+    (first,) = [c for c in chunks if c.text]
+    odds = label_logprobs(first.top_logprobs[0], "ABC")
+    assert set(odds) == {"A", "B", "C"} and first.text == max(odds, key=odds.get)
 
 
 async def test_forged_control_tokens_reach_the_server_as_text(engine, openai_server_url):

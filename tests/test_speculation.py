@@ -65,15 +65,24 @@ async def test_a_kept_speculation_is_the_answer_and_no_second_call_is_made():
     assert session.history[-1]["content"] == result.answer
 
 
-async def test_the_speculative_text_is_seen_as_it_is_generated_prefill_first():
+async def test_the_speculative_text_is_seen_as_it_is_generated():
     engine = ScriptedEngine(answer_with_input, delay=0.01)
+    session = LiveMindSession(engine, SessionConfig())
+    seen: list[str] = []
+    session.feed(S1 + S2)
+    assert session.speculate(lambda: seen.append)
+    result = await session.end()
+    assert len(seen) > 1 and "".join(seen) == result.answer  # as `end()` has it
+
+
+async def test_a_prefilled_speculative_answer_is_seen_with_its_letter():
+    engine = ScriptedEngine(lambda messages, settings: "B)" if settings.regex else "noted")
     session = LiveMindSession(engine, SessionConfig(answer_prefix="The answer is ("))
     seen: list[str] = []
     session.feed(S1 + S2 + " (A) hot (B) cold")
     assert session.speculate(lambda: seen.append)
     result = await session.end()
-    assert len(seen) > 1 and seen[0].startswith("The answer is (The")  # as `end()` has it
-    assert "".join(seen) == result.answer
+    assert seen == ["The answer is (B)"] and result.answer == "The answer is (B)"
 
 
 async def test_speech_resuming_drops_the_speculation_without_a_trace():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from pathlib import Path
@@ -11,9 +12,12 @@ import pytest
 from conftest import QUESTION
 
 from voice_livemind.events import AnswerDone, EventBus, InferenceDone, InferenceStarted
+from voice_livemind.livemind import calibration
 from voice_livemind.livemind.actions import ACTION_REGEX
+from voice_livemind.livemind.calibration import label_logprobs
+from voice_livemind.livemind.choices import letter_regex
 from voice_livemind.livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig
-from voice_livemind.livemind.session import LiveMindSession
+from voice_livemind.livemind.session import LiveMindSession, letter_prompt
 from voice_livemind.livemind.text_source import replay_text
 from voice_livemind.llm import PromptTooLongError, SamplingSettings, complete
 
@@ -336,6 +340,30 @@ async def test_the_spoken_style_says_an_option_of_the_question(engine):
     session.feed(CHOICE)
     result = await session.end()
     assert result.answer in ("A: Venus.", "B: Mercury.", "C: Mars.")
+
+
+async def test_letter_odds_are_reported_and_the_greedy_letter_is_the_likeliest(engine):
+    """After the answer prefill the top tokens include every label, and the letter the
+    constrained greedy step picks is the label with the highest reported log-probability."""
+    messages = letter_prompt(SessionConfig())(CHOICE)
+    settings = SamplingSettings(max_tokens=1, regex=letter_regex("ABC", ")"), top_logprobs=20)
+    chunks = [c async for c in engine.stream(messages, settings, "letter-odds")]
+    (first,) = [c for c in chunks if c.text]
+    assert len(first.top_logprobs) == 1
+    odds = label_logprobs(first.top_logprobs[0], "ABC")
+    assert set(odds) == {"A", "B", "C"}
+    assert first.text == max(odds, key=odds.get)
+
+
+async def test_the_session_measures_the_letter_prior_and_answers_with_a_label(engine, monkeypatch):
+    monkeypatch.setattr(calibration, "_priors", {})
+    session = LiveMindSession(engine, SessionConfig(answer_prefix="The answer is ("))
+    session.feed(CHOICE)
+    result = await session.end()
+    assert re.fullmatch(r"The answer is \([ABC]\)", result.answer), result.answer
+    ((_, labels, _), prior), *others = calibration._priors.items()
+    assert labels == ("A", "B", "C") and not others
+    assert sum(math.exp(v) for v in prior.values()) == pytest.approx(1.0)
 
 
 def drain_queue(queue):

@@ -9,6 +9,7 @@ import os
 from ..livemind.actions import ACTION_REGEX
 from ..livemind.config import AnswerStyle, EndPolicy, Mode, SessionConfig, Speculate
 from ..livemind.prompts import FINAL_INSTRUCTION, WEIGH_INSTRUCTION, PromptFormat
+from ..livemind.samples import MULTIPLE_CHOICE_ANSWER_PREFIX
 from ..livemind.segmenter import Granularity
 from ..llm.base import ChatEngine, SamplingSettings
 from ..voice.repeat import RepeatConfig
@@ -69,10 +70,12 @@ def add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> No
     )
     group.add_argument(
         "--answer-prefix",
-        default=DEFAULTS.answer_prefix,
+        default=None,
         help="LiveMind's final reply to a question with options opens with this text, an "
-        "assistant prefill (e.g. 'The answer is (': the letter alone follows; default none: "
-        "the reply is free and its letter is read from it or asked for)",
+        "assistant prefill ('The answer is (': the calibrated letter alone follows; '': the "
+        "reply is free and its letter is read from it or asked for). Default: the prefill "
+        f"for a spoken answer ({MULTIPLE_CHOICE_ANSWER_PREFIX!r}, which says only the chosen "
+        "option), none for the benchmarks' text answers",
     )
     group.add_argument(
         "--weigh-options",
@@ -197,11 +200,22 @@ def session_config(
             max_tokens=args.max_answer_tokens, repetition_penalty=args.repetition_penalty
         ),
         answer_instruction=answer_instruction,
-        answer_prefix=args.answer_prefix,
+        answer_prefix=_answer_prefix(args.answer_prefix, answer_style, args.weigh_options),
         answer_style=answer_style,
         final_instruction=WEIGH_INSTRUCTION if args.weigh_options else FINAL_INSTRUCTION,
         speculate=Speculate(args.speculate),
     )
+
+
+def _answer_prefix(given: str | None, style: AnswerStyle, weigh_options: bool) -> str:
+    """A spoken answer says the chosen option and nothing of the reply, so LiveMind's final
+    step goes straight to the (calibrated) letter and is ready in the user's pause; a text
+    answer, or one asked to weigh the options first, keeps its free reply."""
+    if given is not None:
+        return given
+    if style is AnswerStyle.SPOKEN and not weigh_options:
+        return MULTIPLE_CHOICE_ANSWER_PREFIX
+    return DEFAULTS.answer_prefix
 
 
 async def open_engines(

@@ -28,8 +28,9 @@ such as "because" ("The answer is A because...").
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 LABELS = "ABCDEFGHIJ"  # MMLU-Pro has up to ten options
@@ -93,6 +94,30 @@ def letter_regex(labels: Sequence[str], closing: str = "") -> str:
     if not labels or any(label not in LABELS for label in labels):
         raise ValueError(f"option labels must be letters A-J, not {list(labels)}")
     return "[" + "".join(labels) + "]" + re.escape(closing)
+
+
+def content_free_question(labels: Sequence[str]) -> str:
+    """A question with no content and the same labels, as the paper's code shows options:
+    what the model answers it with is its prior over the letters alone."""
+    return "N/A\nOptions are:\n" + "".join(f"({label}): N/A\n" for label in labels)
+
+
+def calibrated_letter(
+    logprobs: Mapping[str, float], prior: Mapping[str, float], labels: Sequence[str]
+) -> str | None:
+    """The label whose log-probability most exceeds the model's prior for it (contextual
+    calibration, Zhao et al. 2021): a small model's question-blind tilt towards one letter
+    otherwise decides every greedy answer. A label missing from `logprobs` (outside the
+    engine's top-k) is not chosen; one missing from `prior` gets the smallest prior seen, so
+    that its absence is no boost. A tie goes to the more likely label. None when no label has
+    a log-probability."""
+    floor = min((prior[label] for label in labels if label in prior), default=0.0)
+    scored = [
+        (logprobs[label] - prior.get(label, floor), logprobs[label], label)
+        for label in labels
+        if label in logprobs and logprobs[label] > -math.inf
+    ]
+    return max(scored)[2] if scored else None
 
 
 def spoken_choice(option: Option) -> str:

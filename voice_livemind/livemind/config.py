@@ -69,6 +69,11 @@ class SessionConfig:
     # read from it or, if it states none, asked for in one constrained continuation. The
     # baseline never gets it: its chain of thought must come before the answer.
     answer_prefix: str = ""
+    # A letter the model is asked for after "The answer is (" (the prefill, or the continuation
+    # of a reply that states none) is the one that most exceeds the model's prior for it
+    # (`calibration.py`), not its most likely one: a small model's lean towards one letter
+    # otherwise answers every question alike. Off: the greedy letter.
+    calibrate_letter: bool = True
     answer_style: AnswerStyle = AnswerStyle.TEXT
     # What LiveMind's final step is told once input has ended (prompts.FINAL_INSTRUCTION: the
     # answer alone; prompts.WEIGH_INSTRUCTION: a sentence or two on the options first).

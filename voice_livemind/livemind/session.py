@@ -62,8 +62,10 @@ from ..llm.base import (
     complete,
 )
 from .actions import parse_action
+from .calibration import LETTER_TOP_LOGPROBS, label_logprobs, letter_prior
 from .choices import (
     Option,
+    calibrated_letter,
     extract_answer,
     letter_regex,
     parse_options,
@@ -80,7 +82,7 @@ from .prompts import (
     final_messages,
     inference_messages,
 )
-from .samples import MULTIPLE_CHOICE_INSTRUCTION
+from .samples import MULTIPLE_CHOICE_ANSWER_PREFIX, MULTIPLE_CHOICE_INSTRUCTION
 from .segmenter import StreamingSegmenter
 from .speculation import SpeculativeAnswer
 
@@ -96,6 +98,30 @@ LETTER_RESERVE_TOKENS = 16
 # options in a sentence or two, `WEIGH_INSTRUCTION`); a small model that rambles instead is cut
 # here and asked for its letter, so the last step stays short whatever the answer budget.
 CHOICE_REPLY_MAX_TOKENS = 64
+
+
+def letter_prompt(config: SessionConfig) -> Callable[[str], list[Message]]:
+    """How `config`'s answer asks a question (text with options) for its letter, with no
+    history and no inferences: the prompt shape the letter prior is measured in."""
+
+    def build(text: str) -> list[Message]:
+        instruction = config.answer_instruction or MULTIPLE_CHOICE_INSTRUCTION
+        if config.mode is Mode.BASELINE:
+            messages = baseline_messages([], text, instruction)
+        else:
+            messages = final_messages(
+                config.prompt_format, [], [], text, instruction, config.final_instruction
+            )
+        prefix = config.answer_prefix or MULTIPLE_CHOICE_ANSWER_PREFIX
+        return [*messages, {"role": "assistant", "content": prefix}]
+
+    return build
+
+
+def _retrieve_exception(task: asyncio.Task[dict[str, float]]) -> None:
+    """A prior measured for an answer that no longer waits for it fails quietly."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass(frozen=True)
@@ -583,10 +609,24 @@ class LiveMindSession:
         labels = [option.label for option in options]
         prefix = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
         settings = cfg.answer
+        prior: asyncio.Task[dict[str, float]] | None = None
+        if labels and cfg.calibrate_letter and engine.reports_logprobs:
+            # Measured once per process, beside the reply: ready by the time the letter is.
+            build = letter_prompt(cfg)
+            prior = asyncio.ensure_future(letter_prior(engine, build, labels, ")"))
+            prior.add_done_callback(_retrieve_exception)
         if labels and prefix:
             closing = ")" if prefix.endswith("(") else ""
-            settings = replace(LETTER_SETTINGS, regex=letter_regex(labels, closing))
-        elif labels and cfg.mode is Mode.LIVEMIND:
+            letter, text, usage = await self._letter(messages, labels, closing, call_id, prior)
+            spoken = cfg.answer_style is AnswerStyle.SPOKEN
+            chosen = next((o for o in options if o.label == letter), None)
+            if spoken and chosen:
+                yield Chunk(text=spoken_choice(chosen))
+            else:  # an engine that cannot enforce the letter's regex may say anything
+                yield Chunk(text=prefix + (letter + closing if letter else text))
+            yield Chunk(done=True, usage=_answer_usage([usage], False))
+            return
+        if labels and cfg.mode is Mode.LIVEMIND:
             budget = min(settings.max_tokens, CHOICE_REPLY_MAX_TOKENS)
             settings = replace(settings, max_tokens=budget)
         spoken = cfg.answer_style is AnswerStyle.SPOKEN
@@ -623,19 +663,45 @@ class LiveMindSession:
                 *(messages[:-1] if prefix else messages),
                 {"role": "assistant", "content": reply + request},
             ]
-            letter_settings = replace(LETTER_SETTINGS, regex=letter_regex(labels, ")"))
-            stated = ""
-            async for chunk in engine.stream(continued, letter_settings, f"{call_id}-letter"):
-                stated += chunk.text
-                if chunk.usage is not None:
-                    usages.append(chunk.usage)
-            letter = extract_answer(request + stated, labels)
+            letter, stated, letter_usage = await self._letter(
+                continued, labels, ")", f"{call_id}-letter", prior
+            )
+            usages.append(letter_usage)
             if not spoken:
-                yield Chunk(text=request + stated)
+                yield Chunk(text=request + (letter + ")" if letter else stated))
         if spoken and options:
             chosen = next((o for o in options if o.label == letter), None)
             yield Chunk(text=spoken_choice(chosen) if chosen else reply)
         yield Chunk(done=True, usage=_answer_usage(usages, extracted))
+
+    async def _letter(
+        self,
+        messages: list[Message],
+        labels: list[str],
+        closing: str,
+        call_id: str,
+        prior: asyncio.Task[dict[str, float]] | None,
+    ) -> tuple[str | None, str, Usage]:
+        """The letter `messages` (ending in "... The answer is (") are answered with: the
+        greedy one among `labels`, or with `prior`, the one that most exceeds its prior;
+        and the text generated."""
+        settings = replace(LETTER_SETTINGS, regex=letter_regex(labels, closing))
+        if prior is not None:
+            settings = replace(settings, top_logprobs=LETTER_TOP_LOGPROBS)
+        text, top, usage = "", None, Usage()
+        async for chunk in self.answer_engine.stream(messages, settings, call_id):
+            text += chunk.text
+            if chunk.top_logprobs and top is None:
+                top = label_logprobs(chunk.top_logprobs[0], labels)
+            usage = chunk.usage or usage
+        greedy = extract_answer("The answer is (" + text, labels)
+        if prior is None or not top:
+            return greedy, text, usage
+        try:
+            odds = await prior
+        except EngineError:
+            return greedy, text, usage  # no prior this time; the next answer measures it again
+        return calibrated_letter(top, odds, labels) or greedy, text, usage
 
     async def _answer(
         self, input_ended_t: float, in_flight: bool, speculation: SpeculativeAnswer | None

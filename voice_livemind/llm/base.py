@@ -2,7 +2,9 @@
 
 `ChatEngine.stream(messages, settings, request_id)` yields `Chunk`s: text deltas as they are
 generated, then one last chunk with `done=True` carrying the `Usage` (token counts, cached
-prompt tokens, first/last token times). `abort(request_id)` stops a request; cancelling the
+prompt tokens, first/last token times). Asked for, text chunks also carry the most likely
+tokens at each position with their log-probabilities (engines that cannot report them leave
+them out: callers fall back to the text). `abort(request_id)` stops a request; cancelling the
 consuming task does the same. Failures are `EngineError`s with a one-line message.
 
 Messages that end with an assistant message ask for that message to be continued (assistant
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
@@ -34,6 +36,9 @@ class SamplingSettings:
     # A regular expression the whole reply must match (vLLM structured outputs); engines
     # that cannot enforce it ignore it, and the caller's parser copes with free text.
     regex: str | None = None
+    # How many of the most likely tokens to report, with their log-probabilities, at each
+    # generated position (0: none). Raw model odds, before penalties or the regex's mask.
+    top_logprobs: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Chunk:
     text: str = ""
     done: bool = False
     usage: Usage | None = field(default=None)
+    # With `SamplingSettings.top_logprobs`: for each token of `text`, token text -> log-prob.
+    top_logprobs: tuple[Mapping[str, float], ...] = ()
 
 
 class EngineError(RuntimeError):
@@ -86,6 +93,7 @@ class ChatEngine(Protocol):
 
     name: str  # the model's name, for logs and results
     context_tokens: int  # the model's context window
+    reports_logprobs: bool  # honours `SamplingSettings.top_logprobs`
 
     def stream(
         self, messages: Sequence[Message], settings: SamplingSettings, request_id: str

@@ -47,6 +47,7 @@ class OpenAIEngine:
         self._client = client
         self.name = name
         self.context_tokens = context_tokens
+        self.reports_logprobs = True  # OpenAI's `logprobs`/`top_logprobs`, vLLM's server too
         self.vllm_extensions = vllm_extensions
         self._streams: dict[str, Any] = {}
         self._aborted: set[str] = set()
@@ -119,6 +120,8 @@ class OpenAIEngine:
             if settings.repetition_penalty != 1.0:
                 extra["repetition_penalty"] = settings.repetition_penalty
             extra |= _prefill(messages)
+        if settings.top_logprobs:
+            extra |= {"logprobs": True, "top_logprobs": settings.top_logprobs}
         try:
             stream = await self._client.chat.completions.create(
                 model=self.name,
@@ -145,7 +148,7 @@ class OpenAIEngine:
                     if choice.delta.content:
                         last_at = time.monotonic()
                         first_at = first_at or last_at
-                        yield Chunk(text=choice.delta.content)
+                        yield Chunk(text=choice.delta.content, top_logprobs=_top(choice))
         except (openai.APIError, httpx.HTTPError) as exc:
             if request_id not in self._aborted:
                 if isinstance(exc, openai.APIError):
@@ -178,6 +181,12 @@ class OpenAIEngine:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _top(choice: Any) -> tuple[dict[str, float], ...]:
+    """The OpenAI per-token `logprobs.content[i].top_logprobs` as {token text: log-prob}."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or ()
+    return tuple({t.token: t.logprob for t in (item.top_logprobs or ())} for item in content)
 
 
 def _prefill(messages: Sequence[Message]) -> dict[str, bool]:

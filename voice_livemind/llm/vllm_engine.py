@@ -123,6 +123,7 @@ class VllmEngine:
         self._prompts = ChatPromptTokenizer(llm.get_tokenizer())
         self.name = name
         self.context_tokens = context_tokens
+        self.reports_logprobs = True
 
     @classmethod
     async def start(
@@ -221,6 +222,7 @@ class VllmEngine:
             repetition_penalty=settings.repetition_penalty,
             stop=list(settings.stop) or None,
             output_kind=RequestOutputKind.DELTA,
+            logprobs=settings.top_logprobs or None,
             structured_outputs=(
                 StructuredOutputsParams(regex=settings.regex) if settings.regex else None
             ),
@@ -242,7 +244,7 @@ class VllmEngine:
                         generated += len(completion.token_ids)
                     finish = completion.finish_reason or finish
                     if completion.text:
-                        yield Chunk(text=completion.text)
+                        yield Chunk(text=completion.text, top_logprobs=_top(completion.logprobs))
         except Exception as exc:  # cancellation is a BaseException and passes through
             cause = exc.__cause__ or exc
             raise EngineError(f"vLLM request failed: {type(cause).__name__}: {cause}") from exc
@@ -286,6 +288,16 @@ class VllmEngine:
             await asyncio.wait([handler])
         del llm, handler
         gc.collect()
+
+
+def _top(logprobs: Any) -> tuple[dict[str, float], ...]:
+    """vLLM's per-position {token id: Logprob} as {token text: log-prob}."""
+    if not logprobs:
+        return ()
+    return tuple(
+        {lp.decoded_token: lp.logprob for lp in position.values() if lp.decoded_token is not None}
+        for position in logprobs
+    )
 
 
 def _check_weights_exist(path: str) -> None:
