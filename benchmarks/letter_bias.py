@@ -10,7 +10,9 @@ them from MMLU) is what the session answers with by default. The summary compare
 the same questions (paired: a 95% bootstrap interval and McNemar's test) with letter shares.
 
     python benchmarks/letter_bias.py --model smollm2-135m --n 200 --seed 42 \\
-        --out benchmarks/results/letter_bias/seed42_smollm2.json
+        --out benchmarks/results/letter_bias/seed42_smollm2-135m.json
+    python benchmarks/letter_bias.py --report benchmarks/results/letter_bias/seed42_*.json \\
+        --plot benchmarks/results/letter_bias/letter_shares.png
 """
 
 from __future__ import annotations
@@ -92,7 +94,54 @@ async def run(args: argparse.Namespace) -> dict:
     return {"summary": summary, "questions": rows}
 
 
+def report(files: list[str], plot: str | None) -> None:
+    """One table row per run file and, with `plot`, each model's letter shares as bars."""
+    runs = [json.loads(Path(f).read_text())["summary"] for f in files]
+    print("| model | n | greedy acc | calibrated acc | calibrated - greedy [95% CI] | McNemar p |"
+          " letters truth / greedy / calibrated (A B C D) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for r in runs:
+        diff = r["calibrated_minus_greedy"]
+        low, high = diff["ci95"]
+        shares = " / ".join(
+            " ".join(str(r["letters"][kind].get(letter, 0)) for letter in "ABCD")
+            for kind in ("truth", "greedy", "calibrated")
+        )
+        print(
+            f"| {r['model']} | {r['n']} | {100 * r['accuracy']['greedy']:.1f}% | "
+            f"{100 * r['accuracy']['calibrated']:.1f}% | {100 * diff['difference']:+.1f} pt "
+            f"[{100 * low:+.0f}, {100 * high:+.0f}] | {diff['mcnemar_p']:.2f} | {shares} |"
+        )
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.2), sharey=True)
+        for ax, r in zip([axes] if len(runs) == 1 else axes, runs, strict=True):
+            for i, kind in enumerate(("truth", "greedy", "calibrated")):
+                counts = [r["letters"][kind].get(letter, 0) / r["n"] for letter in "ABCD"]
+                ax.bar([x + 0.27 * (i - 1) for x in range(4)], counts, width=0.27, label=kind)
+            ax.set_xticks(range(4), list("ABCD"))
+            acc = r["accuracy"]
+            ax.set_title(
+                f"{r['model']}\ngreedy {100 * acc['greedy']:.0f}%, "
+                f"calibrated {100 * acc['calibrated']:.0f}%",
+                fontsize=9,
+            )
+        axes_list = [axes] if len(runs) == 1 else list(axes)
+        axes_list[0].set_ylabel("share of answers")
+        axes_list[0].legend(fontsize=8)
+        fig.suptitle("Letter chosen after 'The answer is (' (held-out MMLU)", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=110)
+
+
 def main(args: argparse.Namespace) -> None:
+    if args.report:
+        report(args.report, args.plot)
+        return
     result = asyncio.run(run(args))
     print(json.dumps(result["summary"], indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -105,5 +154,10 @@ if __name__ == "__main__":
     parser.add_argument("--data", default="../shared/data/mmlu_test.jsonl")
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", required=True)
-    main(parser.parse_args())
+    parser.add_argument("--out", help="where the run's JSON goes")
+    parser.add_argument("--report", nargs="+", help="table (and --plot) of these run files")
+    parser.add_argument("--plot", help="with --report: a PNG of the letter shares")
+    args = parser.parse_args()
+    if not args.report and not args.out:
+        parser.error("--out is required unless --report is given")
+    main(args)
