@@ -12,6 +12,7 @@ arrival of the newest audio it heard to its result, queueing for the shared deco
 
     .venv/bin/python benchmarks/load.py --users 1,2,4,8 --turns 2 --plot runs/load.png
     .venv/bin/python benchmarks/load.py --users 4 --json          # one JSON line per K
+    .venv/bin/python benchmarks/load.py --asr-batch 4              # batched Whisper passes
     .venv/bin/python benchmarks/load.py --url ws://host:8765/ws    # a server already running
 
 Without --url it starts `voice-livemind serve` (in-process vLLM, SmolLM2) on a free port.
@@ -195,6 +196,7 @@ async def run_users(url: str, users: int, args: argparse.Namespace, clips) -> Ru
 @contextlib.contextmanager
 def started_server(args: argparse.Namespace, max_users: int) -> Iterator[str]:
     options = ["--max-sessions", str(max_users), "--max-answer-tokens", str(args.max_answer_tokens)]
+    options += ["--asr-batch", str(args.asr_batch)]
     with serve_process(options, Path(args.server_log)) as server:
         yield server.ws_url
 
@@ -263,6 +265,7 @@ def main() -> None:
     parser.add_argument("--turn-timeout", type=float, default=120, help="after the audio is sent")
     parser.add_argument("--url", default=None, help="ws://host:port/ws of a running server")
     parser.add_argument("--max-answer-tokens", type=int, default=64, help="for the started server")
+    parser.add_argument("--asr-batch", type=int, default=1, help="the started server's --asr-batch")
     parser.add_argument("--server-log", default="runs/load_server.log")
     parser.add_argument("--json", action="store_true", help="one JSON object per K")
     parser.add_argument("--plot", type=Path, default=None, help="PNG of latency against K")

@@ -16,7 +16,12 @@ from voice_livemind.livemind.calibration import (
     label_logprobs,
     letter_prior,
 )
-from voice_livemind.livemind.choices import calibrated_letter, parse_options
+from voice_livemind.livemind.choices import (
+    OptionStyle,
+    calibrated_letter,
+    option_style,
+    parse_options,
+)
 from voice_livemind.livemind.config import AnswerStyle, Mode, SessionConfig
 from voice_livemind.livemind.session import LiveMindSession, letter_prompt
 
@@ -57,12 +62,14 @@ def test_label_logprobs_merge_spellings_of_a_label_and_renormalise():
     assert sum(math.exp(v) for v in found.values()) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("style", list(OptionStyle))
 @pytest.mark.parametrize("k", [2, 4, 10])
-def test_calibration_prompts_put_each_option_text_under_each_label_once(k):
+def test_calibration_prompts_put_each_option_text_under_each_label_once(k, style):
     labels = "ABCDEFGHIJ"[:k]
-    prompts = calibration_prompts(labels)
+    prompts = calibration_prompts(labels, style)
+    assert all(option_style(p) is style for p in prompts)
     assert len(prompts) <= max(PRIOR_PROMPTS, k)
-    by_question = Counter(p.split("\n", 1)[0] for p in prompts)
+    by_question = Counter(p.split("?", 1)[0] for p in prompts)
     assert set(by_question.values()) == {k}
     for question in by_question:
         seen = [parse_options(p) for p in prompts if p.startswith(question)]
@@ -117,6 +124,15 @@ async def test_the_session_answers_with_the_calibrated_letter(calibrate, prefix)
     letter_calls = [c for c in engine.calls if c.settings.regex == r"[ABCD]\)"]
     prior_calls = [c for c in letter_calls if c.settings.max_tokens == 1]
     assert len(prior_calls) == (len(calibration_prompts(LABELS)) if calibrate else 0)
+
+
+async def test_the_prior_is_measured_in_the_style_the_question_writes_its_options():
+    engine = ScriptedEngine(letter_after_prefill(""), logprobs=leaning_to_a)
+    session = LiveMindSession(engine, SessionConfig(answer_prefix="The answer is ("))
+    session.feed("When does it arrive? Option A, at noon. Option B, at two. Option C, never.")
+    await session.end()
+    prior_calls = [c for c in engine.calls if c.settings.max_tokens == 1]
+    assert prior_calls and all("Option A: " in c.last_user for c in prior_calls)
 
 
 async def test_the_spoken_style_says_the_calibrated_option():

@@ -7,8 +7,10 @@ import pytest
 from voice_livemind.bench.datasets import load_questions
 from voice_livemind.livemind.choices import (
     Option,
+    OptionStyle,
     extract_answer,
     letter_regex,
+    option_style,
     parse_options,
     spoken_choice,
 )
@@ -101,3 +103,15 @@ def test_options_read_aloud_parse_from_their_transcript(transcript):
     options = parse_options(transcript)
     assert [o.label for o in options] == ["A", "B", "C", "D"]
     assert options[0].text.startswith(("the levels", "wrong"))
+
+
+@pytest.mark.parametrize("style", list(OptionStyle))
+def test_each_option_style_renders_what_parses_back_in_that_style(style):
+    text = "How long is it?\n" + style.render("ABC", ["1 hour", "2 hours", "3 hours"])
+    assert labels_and_texts(text) == [("A", "1 hour"), ("B", "2 hours"), ("C", "3 hours")]
+    assert option_style(text) is style
+
+
+def test_a_transcript_reads_as_spoken_options():
+    text = "Menstrual cramps may be caused by option a low levels. Option B, more oxygen."
+    assert option_style(text) is OptionStyle.SPOKEN

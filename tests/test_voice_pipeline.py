@@ -16,6 +16,7 @@ import wave
 import pytest
 from scripted_engine import ScriptedEngine, is_answer_prompt
 
+from voice_livemind.asr.batching import DecodeBatcher
 from voice_livemind.asr.decoder import WhisperDecoder
 from voice_livemind.asr.models import load_whisper
 from voice_livemind.asr.recognizer import RecognizerConfig, StreamingRecognizer, create_recognizer
@@ -96,15 +97,15 @@ async def test_silence_and_noise_get_no_answer(audio):
 OTHER_QUESTION = "Who wrote the famous play about a young prince of Denmark?"
 
 
-async def run_recognition(audios, whisper, scheduler) -> list[list]:
-    """One pipeline per audio, run concurrently, all through `scheduler`; each one's events."""
+async def run_recognition(audios, decoder, scheduler) -> list[list]:
+    """One pipeline per audio, run concurrently, all through `scheduler` and one `decoder` (as
+    the server runs them); each one's events."""
 
     async def one(audio):
         clock, bus = Clock(), EventBus()
         events = bus.subscribe()
         session = LiveMindSession(ScriptedEngine(), SessionConfig(), bus=bus, clock=clock)
-        config = RecognizerConfig()
-        recognizer = StreamingRecognizer(WhisperDecoder(whisper, config.decoder), config)
+        recognizer = StreamingRecognizer(decoder, RecognizerConfig())
         pipeline = VoicePipeline(recognizer, session, asr_scheduler=scheduler)
         await pipeline.run(aiter(ArraySource(audio, realtime=False)))
         await session.close()
@@ -120,28 +121,36 @@ def transcript(events) -> list[str]:
     return [e.text for e in events if e.type == "utterance_ended"]
 
 
-async def test_two_pipelines_through_one_scheduler_hear_what_each_hears_alone(question_audio):
+@pytest.mark.parametrize("batch", [1, 4])
+async def test_two_pipelines_through_one_scheduler_hear_what_each_hears_alone(
+    question_audio, batch
+):
     """Sharing the decoder changes when each stream decodes, nothing else: no audio or state
-    crosses between streams. Where decodes fall already varies between two runs of one pipeline
+    crosses between streams, whether they take turns or (`batch` 4) their passes are made in
+    one Whisper call. Where decodes fall already varies between two runs of one pipeline
     alone (replayed fast, the audio taken per decode depends on the worker's timing), and tiny.en
     may then hear a single word differently ("young" / "yon"): one edit per utterance is allowed."""
-    whisper = load_whisper()
     audios = [question_audio, with_silence(synthesize(OTHER_QUESTION), before=1.0, after=2.0)]
-    scheduler = DecodeScheduler()
+    batcher = DecodeBatcher() if batch > 1 else None
+    decoder = WhisperDecoder(load_whisper(), RecognizerConfig().decoder, batcher)
+    scheduler = DecodeScheduler(batcher=batcher, batch=batch)
     try:
-        shared = await run_recognition(audios, whisper, scheduler)
-        alone = [(await run_recognition([audio], whisper, scheduler))[0] for audio in audios]
+        shared = await run_recognition(audios, decoder, scheduler)
+        made_together = batcher is not None and batcher.passes > batcher.calls
+        alone = [(await run_recognition([audio], decoder, scheduler))[0] for audio in audios]
     finally:
         scheduler.shutdown()
+    assert made_together or batcher is None
     for reference, together, by_itself in zip(
         [QUESTION, OTHER_QUESTION], shared, alone, strict=True
     ):
         assert len(transcript(together)) == len(transcript(by_itself)) == 1
         assert word_errors(transcript(by_itself)[0], transcript(together)[0]).edits <= 1
         assert wer(reference, transcript(together)[0]) < 0.3, transcript(together)
-    # Together they took turns: some decodes waited for the other pipeline's.
+    # Together they took turns (some decodes waited for the other pipeline's), or their
+    # passes were made in one call.
     decodes = [e for events in shared for e in events if e.type == "asr_decoded"]
-    assert max(e.queued_s for e in decodes) > 0.05, decodes
+    assert made_together or max(e.queued_s for e in decodes) > 0.05, decodes
     # How far behind the audio each result came: at least its own compute after the audio.
     assert all(e.behind_s is not None and e.behind_s >= e.compute_s for e in decodes), decodes
 

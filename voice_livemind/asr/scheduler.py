@@ -17,6 +17,10 @@ routine cadence updates, and its user would wait for the answer; so the queue is
   (`RecognizerStream`): the routine updates that would have followed while it waited are
   superseded by that one decode of the latest buffer, never queued behind each other.
 
+With a `DecodeBatcher`, the worker takes up to `batch` of the most urgent jobs at once and runs
+them side by side, one thread each, so that their Whisper passes are made in one call
+(`batching.py`); the round ends when its last job does. Without one, jobs run one at a time.
+
 The recogniser keeps deciding what to decode and when; the scheduler orders the streams. Each
 job is told how long it waited: the recogniser counts that wait in its budget (a stream that
 waits for the shared worker decodes less often, so the box as a whole stays within real time)
@@ -37,6 +41,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..events import Event
+from .batching import DecodeBatcher
 from .recognizer import StreamingRecognizer
 from .vad import SAMPLE_RATE
 
@@ -65,17 +70,29 @@ class _Request:
 
 
 class DecodeScheduler:
-    """One worker thread running the most urgent waiting job first (see the module docstring).
+    """One worker running the most urgent waiting job first (see the module docstring).
 
-    Jobs run one at a time, in the worker's thread: Whisper's model and each recogniser are
-    used from that thread only.
+    Jobs run one at a time in the worker's thread, or, with a `batcher`, up to `batch` at once
+    in a pool of threads; a stream has one job at a time, so each recogniser is used by one
+    thread at a time.
     """
 
-    def __init__(self, name: str = "asr") -> None:
+    def __init__(
+        self, name: str = "asr", batcher: DecodeBatcher | None = None, batch: int = 1
+    ) -> None:
+        if batch < 1 or (batch > 1 and batcher is None):
+            raise ValueError("a batch of more than one job needs a DecodeBatcher")
         self._waiting: list[_Request] = []
         self._ready = threading.Condition()
         self._order = itertools.count()
         self._closed = False
+        self.batcher = batcher
+        self.batch = batch  # jobs run side by side at most
+        self._pool = (
+            concurrent.futures.ThreadPoolExecutor(batch, thread_name_prefix=f"{name}-job")
+            if batch > 1
+            else None
+        )
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -104,34 +121,52 @@ class DecodeScheduler:
             return len(self._waiting)
 
     def shutdown(self) -> None:
-        """Cancel the waiting jobs and stop the worker after the running one."""
+        """Cancel the waiting jobs and stop the worker after the running ones."""
         with self._ready:
             self._closed = True
             for request in self._waiting:
                 request.future.cancel()
             self._waiting.clear()
             self._ready.notify()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def _work(self) -> None:
-        while (request := self._next()) is not None:
-            if not request.future.set_running_or_notify_cancel():
+        while requests := self._next():
+            requests = [r for r in requests if r.future.set_running_or_notify_cancel()]
+            if len(requests) == 1 or self._pool is None or self.batcher is None:
+                for request in requests:
+                    _run(request)
                 continue
-            try:
-                result = request.job(time.perf_counter() - request.queued_at)
-            except BaseException as exc:  # the caller gets it: a failure fails its stream only
-                request.future.set_exception(exc)
-            else:
-                request.future.set_result(result)
+            batcher = self.batcher
+            batcher.start_round(len(requests))
+            round_ = [self._pool.submit(batcher.run_member, _runner(r)) for r in requests]
+            concurrent.futures.wait(round_)
 
-    def _next(self) -> _Request | None:
+    def _next(self) -> list[_Request]:
+        """The most urgent waiting jobs, up to `batch` of them; [] once shut down."""
         with self._ready:
             while not self._waiting and not self._closed:
                 self._ready.wait()
             if self._closed:
-                return None
-            best = min(self._waiting, key=_rank)
-            self._waiting.remove(best)
+                return []
+            best = sorted(self._waiting, key=_rank)[: self.batch]
+            for request in best:
+                self._waiting.remove(request)
             return best
+
+
+def _run(request: _Request) -> None:
+    try:
+        result = request.job(time.perf_counter() - request.queued_at)
+    except BaseException as exc:  # the caller gets it: a failure fails its stream only
+        request.future.set_exception(exc)
+    else:
+        request.future.set_result(result)
+
+
+def _runner(request: _Request) -> Callable[[], None]:
+    return lambda: _run(request)
 
 
 def _rank(request: _Request) -> tuple[bool, bool, float, int]:

@@ -51,6 +51,13 @@ def add_serve_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--idle-timeout", type=float, default=300.0, help="close a silent session after (s)"
     )
+    serve.add_argument(
+        "--asr-batch",
+        type=int,
+        default=1,
+        metavar="N",
+        help="decode the speech of up to N talking users in one Whisper call (1: one at a time)",
+    )
     serve.add_argument("--no-speech", action="store_true", help="answers as text only")
     serve.add_argument("--answer-instruction", default="", help="appended to the final step")
     serve.add_argument("--verbose", action="store_true", help="log sessions opening and closing")
@@ -64,8 +71,8 @@ async def run_serve(args: argparse.Namespace) -> int:
     from ..server.app import create_app, load_shared, serve
     from ..server.connection import Limits
 
-    if args.max_sessions < 1 or args.idle_timeout <= 0:
-        raise ValueError("--max-sessions must be >= 1 and --idle-timeout positive")
+    if args.max_sessions < 1 or args.idle_timeout <= 0 or args.asr_batch < 1:
+        raise ValueError("--max-sessions and --asr-batch must be >= 1 and --idle-timeout positive")
     access = AccessPolicy(args.token or None, frozenset(args.allow_origin))  # checks origins
     if not access.token and not is_loopback(args.host):
         print(
@@ -90,6 +97,7 @@ async def run_serve(args: argparse.Namespace) -> int:
             answer_engine=answer_engine,
             asr_model=args.asr_model,
             whisper=whisper_options(args),
+            asr_batch=args.asr_batch,
             tts=args.tts,
             speech=not args.no_speech,
             repeat=repeat_config(args),

@@ -11,11 +11,13 @@ multiple choice selectors"): a few questions, each asked with its option texts s
 every position, so that each text sits under each letter once; what remains of the letter
 odds, averaged, is the prior of the labels themselves. The lean shows where the model does not
 know the answer, so the questions below are exam-like questions about things that do not exist
-(written for this: none is from a benchmark, none has an answer). Content-free questions ("N/A"
-options) and easy ones ("Which of these animals can fly?") gave priors unlike the lean these
-models show on MMLU (benchmarks/RESULTS.md, "Letter prior").
+(written for this: none is from a benchmark, none has an answer). The lean also depends on how
+the options are written: SmolLM2 leans to C on "(A): x" lines and to A and D on a transcript's
+"Option A: x.", so the prior is measured in the question's own style (`choices.OptionStyle`).
+Content-free questions ("N/A" options) and easy ones ("Which of these animals can fly?") gave
+priors unlike the lean these models show on MMLU (benchmarks/RESULTS.md, "Letter prior").
 
-One prior per engine, label set and prompt shape, measured on first use (a few dozen
+One prior per engine, label set, option style and prompt shape, measured on first use (a few dozen
 one-token requests, batched by the engine) and kept for the process.
 """
 
@@ -29,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from ..llm import ChatEngine, Message, SamplingSettings
-from .choices import letter_regex
+from .choices import OptionStyle, letter_regex
 
 # vLLM's default ceiling on reported log-probabilities; the letters hold nearly all the mass
 # after the prefill, so every label is among them in practice.
@@ -95,7 +97,7 @@ _CALIBRATION_QUESTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )  # fmt: skip
 
-_priors: dict[tuple[str, tuple[str, ...], str], dict[str, float]] = {}
+_priors: dict[tuple[str, tuple[str, ...], OptionStyle, str], dict[str, float]] = {}
 
 
 def label_logprobs(top: Mapping[str, float], labels: Sequence[str]) -> dict[str, float]:
@@ -110,8 +112,11 @@ def label_logprobs(top: Mapping[str, float], labels: Sequence[str]) -> dict[str,
     return {label: math.log(p / total) for label, p in mass.items() if p > 0}
 
 
-def calibration_prompts(labels: Sequence[str]) -> list[str]:
-    """Questions with their options under `labels`, each text shifted through every label."""
+def calibration_prompts(
+    labels: Sequence[str], style: OptionStyle = OptionStyle.PARENTHESES
+) -> list[str]:
+    """Questions with their options under `labels`, written in `style`, each option text
+    shifted through every label."""
     k = len(labels)
     questions = _CALIBRATION_QUESTIONS[: max(1, PRIOR_PROMPTS // k)]
     prompts = []
@@ -119,9 +124,8 @@ def calibration_prompts(labels: Sequence[str]) -> list[str]:
         texts = texts[:k]
         for shift in range(k):
             shifted = texts[shift:] + texts[:shift]
-            pairs = zip(labels, shifted, strict=True)
-            options = "".join(f"({label}): {text}\n" for label, text in pairs)
-            prompts.append(f"{question}\nOptions are:\n{options}")
+            separator = " " if style is OptionStyle.SPOKEN else "\n"
+            prompts.append(question + separator + style.render(labels, shifted))
     return prompts
 
 
@@ -130,13 +134,15 @@ async def letter_prior(
     build: Callable[[str], list[Message]],
     labels: Sequence[str],
     closing: str = "",
+    style: OptionStyle = OptionStyle.PARENTHESES,
 ) -> dict[str, float]:
     """The engine's log-prior over `labels` for prompts made by `build` (question text ->
-    messages ending in the answer prefill); measured once per engine, labels and prompt shape.
-    Empty when the engine reports no log-probabilities (the caller keeps the sampled letter)."""
+    messages ending in the answer prefill) with options written in `style`; measured once per
+    engine, labels, style and prompt shape. Empty when the engine reports no log-probabilities
+    (the caller keeps the sampled letter)."""
     labels = tuple(labels)
     shape = json.dumps(build("{question}"))
-    key = (engine.name, labels, shape)
+    key = (engine.name, labels, style, shape)
     if key in _priors:
         return _priors[key]
     settings = SamplingSettings(
@@ -146,7 +152,7 @@ async def letter_prior(
     odds = await asyncio.gather(
         *(
             first_letter_logprobs(engine, build(text), settings, labels, f"prior-{batch}-{i}")
-            for i, text in enumerate(calibration_prompts(labels))
+            for i, text in enumerate(calibration_prompts(labels, style))
         )
     )
     measured = [o for o in odds if len(o) == len(labels)]

@@ -32,6 +32,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 LABELS = "ABCDEFGHIJ"  # MMLU-Pro has up to ten options
 
@@ -52,6 +53,23 @@ _OPTION_MARKERS = (
 )
 
 
+class OptionStyle(Enum):
+    """How a question writes its option labels (the `_OPTION_MARKERS`, in order)."""
+
+    PARENTHESES = "(A) x"  # the paper's code: "Options are:\n(A): x\n"
+    SPOKEN = "Option A: x"  # as read aloud and transcribed
+    DOTTED = "A. x"
+
+    def render(self, labels: Sequence[str], texts: Sequence[str]) -> str:
+        """Options `texts` under `labels`, written in this style."""
+        pairs = list(zip(labels, texts, strict=True))
+        if self is OptionStyle.SPOKEN:
+            return " ".join(f"Option {label}: {text}." for label, text in pairs)
+        if self is OptionStyle.DOTTED:
+            return "".join(f"{label}. {text}\n" for label, text in pairs)
+        return "Options are:\n" + "".join(f"({label}): {text}\n" for label, text in pairs)
+
+
 def parse_options(text: str) -> tuple[Option, ...]:
     """The options `text` offers, in order from "A", or () when it offers fewer than two.
 
@@ -59,8 +77,18 @@ def parse_options(text: str) -> tuple[Option, ...]:
     equals (the options follow the question), and of several styles the one with the most
     options. An option's text runs to the next label, the last one's to the end of its line.
     """
+    return _parse(text)[0]
+
+
+def option_style(text: str) -> OptionStyle:
+    """The style the options of `text` are written in (PARENTHESES when it has none)."""
+    return _parse(text)[1]
+
+
+def _parse(text: str) -> tuple[tuple[Option, ...], OptionStyle]:
     best: tuple[Option, ...] = ()
-    for marker in _OPTION_MARKERS:
+    style = OptionStyle.PARENTHESES
+    for marker, marker_style in zip(_OPTION_MARKERS, OptionStyle, strict=True):
         runs: list[list[re.Match[str]]] = []
         for match in marker.finditer(text):
             label = match.group("label").upper()
@@ -80,8 +108,8 @@ def parse_options(text: str) -> tuple[Option, ...]:
             if after is None:
                 body = body.split("\n", 1)[0]
             options.append(Option(match.group("label").upper(), _clean_option(body)))
-        best = tuple(options)
-    return best
+        best, style = tuple(options), marker_style
+    return best, style
 
 
 def _clean_option(body: str) -> str:

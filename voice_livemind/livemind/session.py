@@ -65,9 +65,11 @@ from .actions import parse_action
 from .calibration import LETTER_TOP_LOGPROBS, label_logprobs, letter_prior
 from .choices import (
     Option,
+    OptionStyle,
     calibrated_letter,
     extract_answer,
     letter_regex,
+    option_style,
     parse_options,
     spoken_choice,
     stated_answer,
@@ -492,7 +494,7 @@ class LiveMindSession:
         if self.config.end_policy is EndPolicy.WAIT:
             await self._idle.wait()  # the in-flight inference is part of the answer
         messages, options = await self._answer_request(text, trim_history=False)
-        async for chunk in self._final_chunks(messages, options, call_id):
+        async for chunk in self._final_chunks(messages, options, option_style(text), call_id):
             if on_text is not None and chunk.text:
                 on_text(chunk.text)
             yield chunk
@@ -593,7 +595,11 @@ class LiveMindSession:
         return messages, options
 
     async def _final_chunks(
-        self, messages: list[Message], options: tuple[Option, ...], call_id: str
+        self,
+        messages: list[Message],
+        options: tuple[Option, ...],
+        style: OptionStyle,
+        call_id: str,
     ) -> AsyncIterator[Chunk]:
         """The final answer's text deltas (a prefill included), then one `done` chunk with
         the answer's `AnswerUsage`.
@@ -613,7 +619,7 @@ class LiveMindSession:
         if labels and cfg.calibrate_letter and engine.reports_logprobs:
             # Measured once per process, beside the reply: ready by the time the letter is.
             build = letter_prompt(cfg)
-            prior = asyncio.ensure_future(letter_prior(engine, build, labels, ")"))
+            prior = asyncio.ensure_future(letter_prior(engine, build, labels, ")", style))
             prior.add_done_callback(_retrieve_exception)
         if labels and prefix:
             closing = ")" if prefix.endswith("(") else ""
@@ -718,7 +724,8 @@ class LiveMindSession:
                 chunks = speculation.replay()
             else:
                 messages, options = await self._answer_request(self._input, trim_history=True)
-                chunks = self._final_chunks(messages, options, call_id)
+                style = option_style(self._input)
+                chunks = self._final_chunks(messages, options, style, call_id)
             self._publish(
                 AnswerStarted,
                 call_id=call_id,

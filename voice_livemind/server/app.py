@@ -16,8 +16,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from ..asr.batching import DecodeBatcher
 from ..asr.decoder import WhisperDecoder
 from ..asr.recognizer import RecognizerConfig
+from ..asr.scheduler import DecodeScheduler
 from ..audio.errors import AudioError
 from ..livemind.config import SessionConfig
 from ..llm.base import ChatEngine, EngineError
@@ -121,19 +123,23 @@ def load_shared(
     answer_engine: ChatEngine | None = None,
     asr_model: str | None = None,
     whisper: dict[str, Any] | None = None,
+    asr_batch: int = 1,
     speech: bool = True,
     tts: str = "auto",
     repeat: RepeatConfig | None = None,
 ) -> SharedModels:
     """Load Whisper and TTS once for every session (blocking: call before serving).
 
-    `whisper`: keyword arguments of `load_whisper` (device, compute type, threads); `repeat`:
+    `whisper`: keyword arguments of `load_whisper` (device, compute type, threads);
+    `asr_batch`: up to how many talking sessions' passes one Whisper call decodes; `repeat`:
     when a session asks the user to say it again (None: never)."""
     from ..asr.models import load_whisper
     from ..audio.tts import SpeechSynthesizer
 
     recognizer_config = RecognizerConfig()
-    decoder = WhisperDecoder(load_whisper(asr_model, **(whisper or {})), recognizer_config.decoder)
+    batcher = DecodeBatcher() if asr_batch > 1 else None
+    model = load_whisper(asr_model, **(whisper or {}))
+    decoder = WhisperDecoder(model, recognizer_config.decoder, batcher)
     synthesizer = None
     if speech:
         try:
@@ -148,6 +154,7 @@ def load_shared(
         answer_engine=answer_engine,
         recognizer_config=recognizer_config,
         repeat=repeat,
+        asr_scheduler=DecodeScheduler(batcher=batcher, batch=asr_batch),
     )
 
 
