@@ -149,3 +149,15 @@ async def test_an_engine_without_log_probabilities_keeps_its_greedy_letter():
     session.feed(QUESTION)
     assert (await session.end()).answer == "The answer is (A)"
     assert len(engine.calls) == 1
+
+
+async def test_warming_up_measures_the_prior_the_first_spoken_answer_needs():
+    engine = ScriptedEngine(letter_after_prefill(""), logprobs=leaning_to_a)
+    config = SessionConfig(answer_prefix="The answer is (", answer_style=AnswerStyle.SPOKEN)
+    session = LiveMindSession(engine, config)
+    await session.warm_up()
+    measured = len(engine.calls)
+    session.feed("When does it arrive? Option A: at noon. Option B: at two. Option C: at three. "
+                 "Option D: never.")  # fmt: skip
+    assert (await session.end()).answer == "B: at two."
+    assert all(c.settings.max_tokens != 1 for c in engine.calls[measured:])

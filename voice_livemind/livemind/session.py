@@ -64,6 +64,7 @@ from ..llm.base import (
 from .actions import parse_action
 from .calibration import LETTER_TOP_LOGPROBS, label_logprobs, letter_prior
 from .choices import (
+    LABELS,
     Option,
     OptionStyle,
     calibrated_letter,
@@ -398,9 +399,14 @@ class LiveMindSession:
 
     async def warm_up(self) -> None:
         """One inference-shaped call and one answer-shaped call on a throwaway prompt,
-        published nowhere: the first question then pays neither for compiling the action
-        grammar nor for the engine's first requests."""
+        published nowhere, and the letter prior of four-option questions in the style this
+        session answers (spoken: options read aloud): the first question then pays neither for
+        compiling the action grammar, nor for the engine's first requests, nor for the prior."""
         cfg = self.config
+        if cfg.calibrate_letter and self.answer_engine.reports_logprobs:
+            spoken = cfg.answer_style is AnswerStyle.SPOKEN
+            style = OptionStyle.SPOKEN if spoken else OptionStyle.PARENTHESES
+            await letter_prior(self.answer_engine, letter_prompt(cfg), LABELS[:4], ")", style)
         inference = inference_messages(cfg.prompt_format, [], (), "The sky is blue today.")
         await complete(
             self.engine, inference, replace(cfg.inference, max_tokens=4), f"{self._id}-warm-i"
