@@ -710,7 +710,7 @@ class LiveMindSession:
         if prior is None or not top:
             return greedy, text, usage
         try:
-            odds = await prior
+            odds = await asyncio.shield(prior)  # a dropped answer leaves it measured for the next
         except EngineError:
             return greedy, text, usage  # no prior this time; the next answer measures it again
         return calibrated_letter(top, odds, labels) or greedy, text, usage
