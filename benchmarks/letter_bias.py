@@ -47,7 +47,7 @@ async def run(args: argparse.Namespace) -> dict:
                 priors[q.letters] = await letter_prior(engine, build, q.letters, ")")
             settings = replace(LETTER_SETTINGS, max_tokens=1, regex=letter_regex(q.letters, ")"))
             text = q.question.rstrip() + "\n" + q.options_text
-            logprobs = await first_letter_logprobs(
+            logprobs, _ = await first_letter_logprobs(
                 engine, build(text), settings, q.letters, f"letter-{i}"
             )
             rows.append(

@@ -79,11 +79,17 @@ def test_calibration_prompts_put_each_option_text_under_each_label_once(k, style
             assert len(set(texts)) == k
 
 
+LEAN = {"A": 0.7, "B": 0.1, "C": 0.1, "D": 0.1}  # the model's lean, whatever the question
+
+
 def leaning_to_a(messages):
-    """Letter odds that lean to A on every prompt; the real question tilts a little to B."""
-    if "at two" in messages[-2]["content"] or "at two" in messages[-1]["content"]:
-        return logs(A=0.5, B=0.4, C=0.05, D=0.05)
-    return logs(A=0.7, B=0.1, C=0.1, D=0.1)
+    """Letter odds of a model that leans to A and, of the options in its last user message,
+    likes "at two" three times as much as any other text."""
+    last = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    options = parse_options(last)
+    weights = {o.label: LEAN[o.label] * (3.0 if o.text == "at two" else 1.0) for o in options}
+    total = sum(weights.values())
+    return {label: math.log(w / total) for label, w in weights.items()}
 
 
 async def test_the_prior_is_measured_once_per_engine_labels_and_prompt_shape():
@@ -119,19 +125,26 @@ async def test_the_session_answers_with_the_calibrated_letter(calibrate, prefix)
     session = LiveMindSession(engine, config)
     session.feed(QUESTION)
     result = await session.end()
-    letter = "B" if calibrate else "A"  # greedy A; B is the one above its prior
+    letter = "B" if calibrate else "A"  # greedy A; B ("at two") once the lean is divided out
     assert result.answer.endswith(f"The answer is ({letter})")
-    letter_calls = [c for c in engine.calls if c.settings.regex == r"[ABCD]\)"]
-    prior_calls = [c for c in letter_calls if c.settings.max_tokens == 1]
-    assert len(prior_calls) == (len(calibration_prompts(LABELS)) if calibrate else 0)
+    prior_calls = [c for c in engine.calls if c.request_id.startswith("prior-")]
+    rotations = [c for c in engine.calls if "-answer-r" in c.request_id]
+    if not calibrate:
+        assert not prior_calls and not rotations
+    elif prefix:  # the letter alone: the options rotated under the labels, no prior needed
+        assert not prior_calls and len(rotations) == 4
+        restated = [parse_options(c.last_user)[0].text for c in rotations]
+        assert sorted(restated) == ["at noon", "at three", "at two", "never"]
+    else:  # the letter after a free reply: the prior, measured once
+        assert len(prior_calls) == len(calibration_prompts(LABELS)) and not rotations
 
 
 async def test_the_prior_is_measured_in_the_style_the_question_writes_its_options():
-    engine = ScriptedEngine(letter_after_prefill(""), logprobs=leaning_to_a)
-    session = LiveMindSession(engine, SessionConfig(answer_prefix="The answer is ("))
+    engine = ScriptedEngine(letter_after_prefill("It is late."), logprobs=leaning_to_a)
+    session = LiveMindSession(engine, SessionConfig(answer_prefix=""))
     session.feed("When does it arrive? Option A, at noon. Option B, at two. Option C, never.")
     await session.end()
-    prior_calls = [c for c in engine.calls if c.settings.max_tokens == 1]
+    prior_calls = [c for c in engine.calls if c.request_id.startswith("prior-")]
     assert prior_calls and all("Option A: " in c.last_user for c in prior_calls)
 
 
@@ -151,13 +164,16 @@ async def test_an_engine_without_log_probabilities_keeps_its_greedy_letter():
     assert len(engine.calls) == 1
 
 
-async def test_warming_up_measures_the_prior_the_first_spoken_answer_needs():
-    engine = ScriptedEngine(letter_after_prefill(""), logprobs=leaning_to_a)
-    config = SessionConfig(answer_prefix="The answer is (", answer_style=AnswerStyle.SPOKEN)
+@pytest.mark.parametrize("prefix", ["", "The answer is ("])
+async def test_warming_up_measures_the_prior_the_first_answer_would_wait_for(prefix):
+    engine = ScriptedEngine(letter_after_prefill("It is late."), logprobs=leaning_to_a)
+    config = SessionConfig(answer_prefix=prefix, answer_style=AnswerStyle.SPOKEN)
     session = LiveMindSession(engine, config)
     await session.warm_up()
-    measured = len(engine.calls)
+    measured = [c for c in engine.calls if c.request_id.startswith("prior-")]
+    # After the prefill the options are rotated instead: no prior to measure.
+    assert len(measured) == (0 if prefix else len(calibration_prompts(LABELS)))
     session.feed("When does it arrive? Option A: at noon. Option B: at two. Option C: at three. "
                  "Option D: never.")  # fmt: skip
     assert (await session.end()).answer == "B: at two."
-    assert all(c.settings.max_tokens != 1 for c in engine.calls[measured:])
+    assert len([c for c in engine.calls if c.request_id.startswith("prior-")]) == len(measured)

@@ -355,13 +355,24 @@ async def test_letter_odds_are_reported_and_the_greedy_letter_is_the_likeliest(e
     assert first.text == max(odds, key=odds.get)
 
 
-async def test_the_session_measures_the_letter_prior_and_answers_with_a_label(engine, monkeypatch):
+async def test_a_prefilled_answer_rotates_the_options_and_names_one_of_them(engine, monkeypatch):
     monkeypatch.setattr(calibration, "_priors", {})
     session = LiveMindSession(engine, SessionConfig(answer_prefix="The answer is ("))
     session.feed(CHOICE)
     result = await session.end()
     assert re.fullmatch(r"The answer is \([ABC]\)", result.answer), result.answer
-    ((_, labels, _), prior), *others = calibration._priors.items()
+    assert result.tokens.generated_tokens == 3  # one letter per rotation
+    assert not calibration._priors  # no prior needed after the prefill
+
+
+async def test_a_letter_asked_after_a_free_reply_uses_the_measured_prior(engine, monkeypatch):
+    monkeypatch.setattr(calibration, "_priors", {})
+    config = SessionConfig(answer=SamplingSettings(max_tokens=2))  # cut: the letter is asked
+    session = LiveMindSession(engine, config)
+    session.feed(CHOICE)
+    result = await session.end()
+    assert re.search(r"The answer is \([ABC]\)$", result.answer), result.answer
+    ((_, labels, _, _), prior), *others = calibration._priors.items()
     assert labels == ("A", "B", "C") and not others
     assert sum(math.exp(v) for v in prior.values()) == pytest.approx(1.0)
 

@@ -1,4 +1,4 @@
-"""The model's prior over option letters, so that the letter it answers with is a choice.
+"""Letters that are choices: the model's lean towards one option letter divided out.
 
 After "The answer is (" a small model's letter odds lean the same way whatever the question
 (Qwen2.5-Coder-0.5B: A most likely on 81 of 100 questions, 28% of them A), and greedy
@@ -19,6 +19,13 @@ priors unlike the lean these models show on MMLU (benchmarks/RESULTS.md, "Letter
 
 One prior per engine, label set, option style and prompt shape, measured on first use (a few dozen
 one-token requests, batched by the engine) and kept for the process.
+
+The lean also depends on what the prompt holds before the question. In the spoken path, with
+LiveMind's inferences in the prompt, SmolLM2 answered A to every question even after the
+measured prior was divided out. So where the answer is the letter alone (after the prefill),
+the question's own options are rotated instead (`rotated_choice`): k one-token requests on
+one cached prefix, and the answer no longer depends on which letter an option sits under.
+The prior remains for the letter asked after a free reply, whose text refers to the letters.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from ..llm import ChatEngine, Message, SamplingSettings
+from ..llm import ChatEngine, Message, SamplingSettings, Usage
 from .choices import OptionStyle, letter_regex
 
 # vLLM's default ceiling on reported log-probabilities; the letters hold nearly all the mass
@@ -155,7 +162,7 @@ async def letter_prior(
             for i, text in enumerate(calibration_prompts(labels, style))
         )
     )
-    measured = [o for o in odds if len(o) == len(labels)]
+    measured = [o for o, _ in odds if len(o) == len(labels)]
     if not measured:
         return {}
     prior = {
@@ -172,11 +179,54 @@ async def first_letter_logprobs(
     settings: SamplingSettings,
     labels: Sequence[str],
     request_id: str,
-) -> dict[str, float]:
-    """The labels' log-probabilities at the first generated position of one request."""
+) -> tuple[dict[str, float], Usage]:
+    """The labels' log-probabilities at the first generated position of one request, and the
+    request's usage."""
     settings = replace(settings, top_logprobs=settings.top_logprobs or LETTER_TOP_LOGPROBS)
     first: dict[str, float] = {}
+    usage = Usage()
     async for chunk in engine.stream(messages, settings, request_id):
         if chunk.top_logprobs and not first:
             first = label_logprobs(chunk.top_logprobs[0], labels)
-    return first
+        usage = chunk.usage or usage
+    return first, usage
+
+
+async def rotated_choice(
+    engine: ChatEngine,
+    messages: list[Message],
+    options: Sequence[tuple[str, str]],
+    settings: SamplingSettings,
+    request_id: str,
+) -> tuple[str | None, list[Usage]]:
+    """The option the model prefers whatever letter it sits under, for `messages` ending in
+    the answer prefill. The options (label, text) are restated at the end of the question,
+    once per rotation (each text under each label once, as PriDe measures its prior), the
+    rotations asked at once (they share the prompt's cached prefix), and the text with the
+    highest mean probability over the rotations wins; its own label is returned. A lean
+    towards one letter then weighs on every text alike. None when no letter was reported."""
+    labels = [label for label, _ in options]
+    texts = [text for _, text in options]
+    k = len(options)
+    *head, question, prefill = messages
+
+    def rotated(shift: int) -> list[Message]:
+        restated = OptionStyle.PARENTHESES.render(labels, texts[shift:] + texts[:shift])
+        content = f"{question['content']}\n\n{restated.rstrip()}"
+        return [*head, {"role": question["role"], "content": content}, prefill]
+
+    asked = await asyncio.gather(
+        *(
+            first_letter_logprobs(engine, rotated(r), settings, labels, f"{request_id}-r{r}")
+            for r in range(k)
+        )
+    )
+    mean = [0.0] * k  # per option text, in the question's order
+    for shift, (odds, _) in enumerate(asked):
+        for i, label in enumerate(labels):
+            if label in odds:
+                mean[(i + shift) % k] += math.exp(odds[label]) / k
+    usages = [usage for _, usage in asked]
+    if not any(mean):
+        return None, usages
+    return labels[max(range(k), key=lambda i: (mean[i], -i))], usages

@@ -62,7 +62,7 @@ from ..llm.base import (
     complete,
 )
 from .actions import parse_action
-from .calibration import LETTER_TOP_LOGPROBS, label_logprobs, letter_prior
+from .calibration import LETTER_TOP_LOGPROBS, label_logprobs, letter_prior, rotated_choice
 from .choices import (
     LABELS,
     Option,
@@ -399,11 +399,12 @@ class LiveMindSession:
 
     async def warm_up(self) -> None:
         """One inference-shaped call and one answer-shaped call on a throwaway prompt,
-        published nowhere, and the letter prior of four-option questions in the style this
-        session answers (spoken: options read aloud): the first question then pays neither for
-        compiling the action grammar, nor for the engine's first requests, nor for the prior."""
+        published nowhere, and, for a free reply, the letter prior of four-option questions in
+        the style this session answers (spoken: options read aloud): the first question then
+        pays neither for compiling the action grammar, nor for the engine's first requests, nor
+        for the prior."""
         cfg = self.config
-        if cfg.calibrate_letter and self.answer_engine.reports_logprobs:
+        if cfg.calibrate_letter and not cfg.answer_prefix and self.answer_engine.reports_logprobs:
             spoken = cfg.answer_style is AnswerStyle.SPOKEN
             style = OptionStyle.SPOKEN if spoken else OptionStyle.PARENTHESES
             await letter_prior(self.answer_engine, letter_prompt(cfg), LABELS[:4], ")", style)
@@ -621,23 +622,29 @@ class LiveMindSession:
         labels = [option.label for option in options]
         prefix = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
         settings = cfg.answer
-        prior: asyncio.Task[dict[str, float]] | None = None
-        if labels and cfg.calibrate_letter and engine.reports_logprobs:
-            # Measured once per process, beside the reply: ready by the time the letter is.
-            build = letter_prompt(cfg)
-            prior = asyncio.ensure_future(letter_prior(engine, build, labels, ")", style))
-            prior.add_done_callback(_retrieve_exception)
+        debias = bool(labels) and cfg.calibrate_letter and engine.reports_logprobs
         if labels and prefix:
             closing = ")" if prefix.endswith("(") else ""
-            letter, text, usage = await self._letter(messages, labels, closing, call_id, prior)
+            if debias:
+                letter, text, usages = await self._rotated_letter(
+                    messages, options, closing, call_id
+                )
+            else:
+                letter, text, usage = await self._letter(messages, labels, closing, call_id, None)
+                usages = [usage]
             spoken = cfg.answer_style is AnswerStyle.SPOKEN
             chosen = next((o for o in options if o.label == letter), None)
             if spoken and chosen:
                 yield Chunk(text=spoken_choice(chosen))
             else:  # an engine that cannot enforce the letter's regex may say anything
                 yield Chunk(text=prefix + (letter + closing if letter else text))
-            yield Chunk(done=True, usage=_answer_usage([usage], False))
+            yield Chunk(done=True, usage=_answer_usage(usages, False))
             return
+        prior: asyncio.Task[dict[str, float]] | None = None
+        if debias:  # measured once per process, beside the reply: ready by the time the letter is
+            build = letter_prompt(cfg)
+            prior = asyncio.ensure_future(letter_prior(engine, build, labels, ")", style))
+            prior.add_done_callback(_retrieve_exception)
         if labels and cfg.mode is Mode.LIVEMIND:
             budget = min(settings.max_tokens, CHOICE_REPLY_MAX_TOKENS)
             settings = replace(settings, max_tokens=budget)
@@ -685,6 +692,25 @@ class LiveMindSession:
             chosen = next((o for o in options if o.label == letter), None)
             yield Chunk(text=spoken_choice(chosen) if chosen else reply)
         yield Chunk(done=True, usage=_answer_usage(usages, extracted))
+
+    async def _rotated_letter(
+        self, messages: list[Message], options: tuple[Option, ...], closing: str, call_id: str
+    ) -> tuple[str | None, str, list[Usage]]:
+        """The letter after the prefill, whichever letter the preferred option sits under
+        (`calibration.rotated_choice`), the text generated (the letter), and the usages."""
+        labels = [option.label for option in options]
+        settings = replace(
+            LETTER_SETTINGS,
+            max_tokens=1,
+            regex=letter_regex(labels, closing),
+            top_logprobs=LETTER_TOP_LOGPROBS,
+        )
+        pairs = [(option.label, option.text) for option in options]
+        letter, usages = await rotated_choice(
+            self.answer_engine, messages, pairs, settings, call_id
+        )
+        # One token each, by design: the letter is all that was asked for.
+        return letter, letter or "", [replace(u, finish_reason="stop") for u in usages]
 
     async def _letter(
         self,
