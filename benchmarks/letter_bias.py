@@ -4,10 +4,12 @@ For MMLU questions, LiveMind's final prompt with no inferences (the whole questi
 input, the final instruction, the prefill "The answer is (") goes through the engine, and the
 option letters' log-probabilities at the next token are read, as the session reads them. A
 small model's letter odds lean the same way whatever the question, so its greedy letter is
-nearly a constant; the calibrated letter (the one that most exceeds the model's prior,
-measured on the calibration questions of `voice_livemind/livemind/calibration.py`, none of
-them from MMLU) is what the session answers with by default. The summary compares the two on
-the same questions (paired: a 95% bootstrap interval and McNemar's test) with letter shares.
+nearly a constant. Calibrated: the letter that most exceeds the model's prior, measured on
+the calibration questions of `voice_livemind/livemind/calibration.py` (none of them from
+MMLU), what a letter asked after a free reply is; rotated: the options restated under each
+rotation of the labels and the preferred text chosen, what the prefilled answer is. The
+summary compares each with the greedy letter on the same questions (paired: a 95% bootstrap
+interval and McNemar's test) with letter shares.
 
     python benchmarks/letter_bias.py --model smollm2-135m --n 200 --seed 42 \\
         --out benchmarks/results/letter_bias/seed42_smollm2-135m.json
@@ -28,7 +30,11 @@ from pathlib import Path
 
 from voice_livemind.bench.analyze.paired import paired_accuracy
 from voice_livemind.bench.datasets import load_questions, sample_questions
-from voice_livemind.livemind.calibration import first_letter_logprobs, letter_prior
+from voice_livemind.livemind.calibration import (
+    first_letter_logprobs,
+    letter_prior,
+    rotated_choice,
+)
 from voice_livemind.livemind.choices import calibrated_letter, letter_regex
 from voice_livemind.livemind.config import SessionConfig
 from voice_livemind.livemind.session import LETTER_SETTINGS, letter_prompt
@@ -50,6 +56,13 @@ async def run(args: argparse.Namespace) -> dict:
             logprobs, _ = await first_letter_logprobs(
                 engine, build(text), settings, q.letters, f"letter-{i}"
             )
+            rotated, _ = await rotated_choice(
+                engine,
+                build(text),
+                list(zip(q.letters, q.options, strict=True)),
+                settings,
+                f"rotated-{i}",
+            )
             rows.append(
                 {
                     "id": q.id,
@@ -57,6 +70,7 @@ async def run(args: argparse.Namespace) -> dict:
                     "probs": {k: round(math.exp(v), 4) for k, v in logprobs.items()},
                     "greedy": max(logprobs, key=logprobs.get),
                     "calibrated": calibrated_letter(logprobs, priors[q.letters], q.letters),
+                    "rotated": rotated,
                 }
             )
             print(f"\r{i}/{len(questions)}", end="", file=sys.stderr, flush=True)
@@ -66,8 +80,13 @@ async def run(args: argparse.Namespace) -> dict:
     truth = [r["answer"] for r in rows]
     greedy = [r["greedy"] for r in rows]
     calibrated = [r["calibrated"] for r in rows]
+    rotated = [r["rotated"] for r in rows]
     paired = paired_accuracy(
         [c == t for c, t in zip(calibrated, truth, strict=True)],
+        [g == t for g, t in zip(greedy, truth, strict=True)],
+    )
+    paired_rotated = paired_accuracy(
+        [c == t for c, t in zip(rotated, truth, strict=True)],
         [g == t for g, t in zip(greedy, truth, strict=True)],
     )
     summary = {
@@ -83,12 +102,22 @@ async def run(args: argparse.Namespace) -> dict:
             "truth": dict(sorted(Counter(truth).items())),
             "greedy": dict(sorted(Counter(greedy).items())),
             "calibrated": dict(sorted(Counter(calibrated).items())),
+            "rotated": dict(sorted(Counter(str(r) for r in rotated).items())),
         },
-        "accuracy": {"greedy": paired.accuracy_b, "calibrated": paired.accuracy_a},
+        "accuracy": {
+            "greedy": paired.accuracy_b,
+            "calibrated": paired.accuracy_a,
+            "rotated": paired_rotated.accuracy_a,
+        },
         "calibrated_minus_greedy": {
             "difference": paired.difference,
             "ci95": [paired.ci_low, paired.ci_high],
             "mcnemar_p": paired.mcnemar_p,
+        },
+        "rotated_minus_greedy": {
+            "difference": paired_rotated.difference,
+            "ci95": [paired_rotated.ci_low, paired_rotated.ci_high],
+            "mcnemar_p": paired_rotated.mcnemar_p,
         },
     }
     return {"summary": summary, "questions": rows}
@@ -97,20 +126,33 @@ async def run(args: argparse.Namespace) -> dict:
 def report(files: list[str], plot: str | None) -> None:
     """One table row per run file and, with `plot`, each model's letter shares as bars."""
     runs = [json.loads(Path(f).read_text())["summary"] for f in files]
-    print("| model | n | greedy acc | calibrated acc | calibrated - greedy [95% CI] | McNemar p |"
-          " letters truth / greedy / calibrated (A B C D) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("| model | n | greedy | calibrated (prior) | rotated | calibrated - greedy [95% CI], p |"
+          " rotated - greedy [95% CI], p | letters truth / greedy / calibrated / rotated"
+          " (A B C D) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    kinds = ("truth", "greedy", "calibrated", "rotated")
     for r in runs:
-        diff = r["calibrated_minus_greedy"]
-        low, high = diff["ci95"]
+        acc = r["accuracy"]
         shares = " / ".join(
             " ".join(str(r["letters"][kind].get(letter, 0)) for letter in "ABCD")
-            for kind in ("truth", "greedy", "calibrated")
+            for kind in kinds
+            if kind in r["letters"]
         )
+        cells = []
+        for key in ("calibrated_minus_greedy", "rotated_minus_greedy"):
+            diff = r.get(key)
+            if diff is None:
+                cells.append("-")
+                continue
+            low, high = diff["ci95"]
+            cells.append(
+                f"{100 * diff['difference']:+.1f} pt [{100 * low:+.0f}, {100 * high:+.0f}], "
+                f"{diff['mcnemar_p']:.2f}"
+            )
+        rotated = f"{100 * acc['rotated']:.1f}%" if "rotated" in acc else "-"
         print(
-            f"| {r['model']} | {r['n']} | {100 * r['accuracy']['greedy']:.1f}% | "
-            f"{100 * r['accuracy']['calibrated']:.1f}% | {100 * diff['difference']:+.1f} pt "
-            f"[{100 * low:+.0f}, {100 * high:+.0f}] | {diff['mcnemar_p']:.2f} | {shares} |"
+            f"| {r['model']} | {r['n']} | {100 * acc['greedy']:.1f}% | "
+            f"{100 * acc['calibrated']:.1f}% | {rotated} | {cells[0]} | {cells[1]} | {shares} |"
         )
     if plot:
         import matplotlib
@@ -120,16 +162,19 @@ def report(files: list[str], plot: str | None) -> None:
 
         fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.2), sharey=True)
         for ax, r in zip([axes] if len(runs) == 1 else axes, runs, strict=True):
-            for i, kind in enumerate(("truth", "greedy", "calibrated")):
+            kinds = [k for k in ("truth", "greedy", "calibrated", "rotated") if k in r["letters"]]
+            width = 0.8 / len(kinds)
+            for i, kind in enumerate(kinds):
                 counts = [r["letters"][kind].get(letter, 0) / r["n"] for letter in "ABCD"]
-                ax.bar([x + 0.27 * (i - 1) for x in range(4)], counts, width=0.27, label=kind)
+                offset = width * (i - (len(kinds) - 1) / 2)
+                ax.bar([x + offset for x in range(4)], counts, width=width, label=kind)
             ax.set_xticks(range(4), list("ABCD"))
             acc = r["accuracy"]
-            ax.set_title(
-                f"{r['model']}\ngreedy {100 * acc['greedy']:.0f}%, "
-                f"calibrated {100 * acc['calibrated']:.0f}%",
-                fontsize=9,
-            )
+            title = f"{r['model']}\ngreedy {100 * acc['greedy']:.0f}%, "
+            title += f"calibrated {100 * acc['calibrated']:.0f}%"
+            if "rotated" in acc:
+                title += f", rotated {100 * acc['rotated']:.0f}%"
+            ax.set_title(title, fontsize=9)
         axes_list = [axes] if len(runs) == 1 else list(axes)
         axes_list[0].set_ylabel("share of answers")
         axes_list[0].legend(fontsize=8)
