@@ -70,8 +70,14 @@ def wait_for_group_gone(pgid: int, timeout_s: float) -> list[str]:
 
 
 def engine_processes(server: subprocess.Popen) -> list[psutil.Process]:
-    children = psutil.Process(server.pid).children(recursive=True)
-    return [p for p in children if "EngineCore" in " ".join([p.name(), *p.cmdline()])]
+    engines = []
+    for child in psutil.Process(server.pid).children(recursive=True):
+        try:  # a child may exit (or be a zombie) between listing and reading it
+            if "EngineCore" in " ".join([child.name(), *child.cmdline()]):
+                engines.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return engines
 
 
 async def test_sigterm_closes_sessions_and_the_engine_and_leaves_no_process(tmp_path):
