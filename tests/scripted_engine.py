@@ -39,6 +39,18 @@ def default_reply(messages: list[Message], settings: SamplingSettings) -> str:
     return DEFAULT_ANSWER if is_answer_prompt(messages) else DEFAULT_INFERENCE
 
 
+def reasoning_then_letter(reply: str, letter: str = "C"):
+    """Replies `reply` to the question; asked to state the letter (after "... is ("), states
+    `letter`."""
+
+    def answer(messages: list[Message], settings: SamplingSettings) -> str:
+        if messages[-1]["role"] == "assistant" and messages[-1]["content"].endswith("is ("):
+            return f"{letter})"
+        return reply if is_answer_prompt(messages) else DEFAULT_INFERENCE
+
+    return answer
+
+
 def approx_tokens(messages: Sequence[Message]) -> int:
     """A deterministic stand-in for a tokenizer: 4 characters a token, 4 tokens a message."""
     return sum(len(m["content"]) // 4 + 4 for m in messages)

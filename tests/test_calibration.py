@@ -7,7 +7,7 @@ import math
 from collections import Counter
 
 import pytest
-from scripted_engine import ScriptedEngine, is_answer_prompt
+from scripted_engine import ScriptedEngine, reasoning_then_letter
 
 from voice_livemind.livemind import calibration
 from voice_livemind.livemind.calibration import (
@@ -108,13 +108,7 @@ async def test_the_prior_is_measured_once_per_engine_labels_and_prompt_shape():
 
 def letter_after_prefill(reply: str):
     """Answers `reply`; asked for a letter after "... is (", says A (its greedy letter)."""
-
-    def answer(messages, settings):
-        if messages[-1]["role"] == "assistant" and messages[-1]["content"].endswith("is ("):
-            return "A)"
-        return reply if is_answer_prompt(messages) else "action inference. noted"
-
-    return answer
+    return reasoning_then_letter(reply, "A")
 
 
 @pytest.mark.parametrize("calibrate", [True, False])

@@ -13,6 +13,7 @@ from scripted_engine import (
     approx_tokens,
     drain,
     is_answer_prompt,
+    reasoning_then_letter,
     wait_until,
 )
 
@@ -276,17 +277,6 @@ async def test_an_open_question_gets_no_prefill_and_no_letter():
     (answer,) = engine.answer_calls
     assert answer.messages[-1]["role"] == "user" and answer.settings.regex is None
     assert result.answer == "It arrives at two."
-
-
-def reasoning_then_letter(reply: str):
-    """Replies `reply` to the question; asked to state the letter, states C."""
-
-    def answer(messages, settings):
-        if messages[-1]["role"] == "assistant" and messages[-1]["content"].endswith("is ("):
-            return "C)"
-        return reply if is_answer_prompt(messages) else "action inference. noted"
-
-    return answer
 
 
 @pytest.mark.parametrize("mode", list(Mode))

@@ -27,6 +27,7 @@ streams decoding side by side.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -220,9 +221,11 @@ class WhisperDecoder:
         as Whisper's prompt holds."""
         if not prompt:
             return []
-        return self._tokenizer().encode(" " + prompt.strip())[-_MAX_PROMPT_TOKENS:]
+        return self._tokenizer.encode(" " + prompt.strip())[-_MAX_PROMPT_TOKENS:]
 
+    @functools.cached_property
     def _tokenizer(self) -> Any:
+        """The tokenizer `transcribe` builds for each call, built once."""
         from faster_whisper.tokenizer import Tokenizer
 
         model = self.model
@@ -289,7 +292,7 @@ class WhisperDecoder:
         from faster_whisper.transcribe import Word as TimedWord
 
         model = self.model
-        tokenizer = self._tokenizer()
+        tokenizer = self._tokenizer
         features, frames = [], []
         for request in requests:
             mel = model.feature_extractor(request.audio)
@@ -324,15 +327,16 @@ class WhisperDecoder:
             model.add_word_timestamps(
                 [segments], tokenizer, own, frames[i], "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、", 0.0
             )
+            texts = [tokenizer.decode(s["tokens"]) for s in segments]
             timed = [
                 Segment(
-                    id=n, seek=0, start=s["start"], end=s["end"], tokens=s["tokens"],
-                    text=tokenizer.decode(s["tokens"]), avg_logprob=avg_logprob,
-                    compression_ratio=0.0, no_speech_prob=result.no_speech_prob,
+                    id=n, seek=0, start=s["start"], end=s["end"], tokens=s["tokens"], text=text,
+                    avg_logprob=avg_logprob, compression_ratio=0.0,
+                    no_speech_prob=result.no_speech_prob,
                     words=[TimedWord(**w) for w in s["words"]], temperature=0.0,
                 )
-                for n, s in enumerate(segments)
-                if s["start"] != s["end"] and tokenizer.decode(s["tokens"]).strip()
+                for n, (s, text) in enumerate(zip(segments, texts, strict=True))
+                if s["start"] != s["end"] and text.strip()
             ]  # fmt: skip
             words.append(self._words(timed))
         return words

@@ -73,8 +73,8 @@ def add_livemind_args(parser: argparse.ArgumentParser, both: bool = False) -> No
         default=None,
         help="LiveMind's final reply to a question with options opens with this text, an "
         "assistant prefill ('The answer is (': the letter alone follows, chosen over rotations "
-        "of the options; '': the "
-        "reply is free and its letter is read from it or asked for). Default: the prefill "
+        "of the options; '': the reply is free and its letter is read from it or asked for). "
+        "Default: the prefill "
         f"for a spoken answer ({MULTIPLE_CHOICE_ANSWER_PREFIX!r}, which says only the chosen "
         "option), none for the benchmarks' text answers",
     )
@@ -211,8 +211,8 @@ def session_config(
 def _answer_prefix(given: str | None, style: AnswerStyle, weigh_options: bool) -> str:
     """A spoken answer says the chosen option and nothing of the reply, so LiveMind's final
     step goes straight to the letter (chosen over rotations of the options) and is ready in
-    the user's pause; a text
-    answer, or one asked to weigh the options first, keeps its free reply."""
+    the user's pause; a text answer, or one asked to weigh the options first, keeps its free
+    reply."""
     if given is not None:
         return given
     if style is AnswerStyle.SPOKEN and not weigh_options:

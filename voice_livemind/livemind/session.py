@@ -623,6 +623,7 @@ class LiveMindSession:
         prefix = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
         settings = cfg.answer
         debias = bool(labels) and cfg.calibrate_letter and engine.reports_logprobs
+        spoken = cfg.answer_style is AnswerStyle.SPOKEN
         if labels and prefix:
             closing = ")" if prefix.endswith("(") else ""
             if debias:
@@ -632,7 +633,6 @@ class LiveMindSession:
             else:
                 letter, text, usage = await self._letter(messages, labels, closing, call_id, None)
                 usages = [usage]
-            spoken = cfg.answer_style is AnswerStyle.SPOKEN
             chosen = next((o for o in options if o.label == letter), None)
             if spoken and chosen:
                 yield Chunk(text=spoken_choice(chosen))
@@ -648,7 +648,6 @@ class LiveMindSession:
         if labels and cfg.mode is Mode.LIVEMIND:
             budget = min(settings.max_tokens, CHOICE_REPLY_MAX_TOKENS)
             settings = replace(settings, max_tokens=budget)
-        spoken = cfg.answer_style is AnswerStyle.SPOKEN
         say = SpokenText() if spoken and not options else None
         parts = [prefix]
         usages: list[Usage] = []
